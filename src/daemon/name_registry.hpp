@@ -1,0 +1,84 @@
+/* Name Registry: well-known names, their primary owners and queues */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kdbus::daemon {
+
+/* Owners are connection ids (the N of ":1.N"); 0 means "nobody". */
+using OwnerId = uint64_t;
+
+/* RequestName flags (D-Bus specification). */
+namespace name_flag {
+inline constexpr uint32_t allow_replacement = 0x1;
+inline constexpr uint32_t replace_existing = 0x2;
+inline constexpr uint32_t do_not_queue = 0x4;
+}  // namespace name_flag
+
+/* One change of a name's primary owner; the driver turns it into
+ * NameOwnerChanged, NameLost and NameAcquired. */
+struct NameChange {
+    std::string name;
+    OwnerId old_owner = 0;
+    OwnerId new_owner = 0;
+};
+
+enum class RequestNameResult : uint32_t {
+    primary_owner = 1,
+    in_queue = 2,
+    exists = 3,
+    already_owner = 4,
+};
+
+enum class ReleaseNameResult : uint32_t {
+    released = 1,
+    non_existent = 2,
+    not_owner = 3,
+};
+
+/*
+ * The registry never sends messages: every call that changes a primary
+ * owner appends a NameChange record, in the order the changes happened.
+ * Semantics follow the D-Bus specification and dbus-daemon
+ * (bus/services.c), which kdbus also adopted (KDBUS.md, "Names").
+ * Syntax and policy are checked by the caller.
+ */
+class NameRegistry {
+public:
+    RequestNameResult request(std::string_view name, OwnerId owner, uint32_t flags,
+                              std::vector<NameChange>& changes);
+    ReleaseNameResult release(std::string_view name, OwnerId owner,
+                              std::vector<NameChange>& changes);
+    /* Drops every primary ownership and queue entry of `owner` (disconnect). */
+    void release_all(OwnerId owner, std::vector<NameChange>& changes);
+
+    /* 0 if the name has no owner. */
+    OwnerId primary_owner(std::string_view name) const;
+    /* Primary owner first, then the queue in order; empty if unknown. */
+    std::vector<OwnerId> owners(std::string_view name) const;
+    /* Every name that has a primary owner. */
+    std::vector<std::string> names() const;
+    /* Names `owner` is primary owner of. */
+    std::vector<std::string> names_owned_by(OwnerId owner) const;
+    /* Names `owner` owns or waits for (for max_names_per_connection). */
+    size_t count_for(OwnerId owner) const;
+    bool is_owner_or_queued(std::string_view name, OwnerId owner) const;
+
+private:
+    struct Entry;
+    struct Impl;
+    /* implementation-defined storage; see name_registry.cpp */
+public:
+    NameRegistry();
+    ~NameRegistry();
+    NameRegistry(const NameRegistry&) = delete;
+    NameRegistry& operator=(const NameRegistry&) = delete;
+
+private:
+    Impl* impl_;
+};
+
+}  // namespace kdbus::daemon
