@@ -105,6 +105,9 @@ public:
      * checked as in the specification (variants count too).
      */
     bool skip_value(std::string_view single_complete_type);
+    /* The same, for a value already inside `enclosing_depth` containers
+     * (e.g. 3 for a header field's variant: a(yv)). */
+    bool skip_value(std::string_view single_complete_type, unsigned enclosing_depth);
 
     /* Validates the whole remaining data as a sequence of `signature`
      * values that must end exactly at the end of the data. */
@@ -119,8 +122,8 @@ public:
 private:
     bool fail() { failed_ = true; return false; }
     bool need(size_t n);
-    bool skip_value_depth(std::string_view& sig, unsigned array_depth, unsigned struct_depth,
-                          unsigned variant_depth);
+    bool read_raw_string(size_t length, std::string_view& v);
+    bool skip_one(std::string_view& sig, unsigned depth);
 
     std::span<const uint8_t> data_;
     Endian endian_;

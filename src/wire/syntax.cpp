@@ -1,0 +1,238 @@
+/* D-Bus name, path and signature syntax (D-Bus specification, "Valid Names",
+ * "Valid Signatures") */
+#include "wire/syntax.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+namespace kdbus::wire {
+
+namespace {
+
+constexpr size_t max_signature_length = 255;
+constexpr size_t max_name_length = 255;
+/* Specification: "The maximum depth of container type nesting is 32 array
+ * type codes and 32 open parentheses." Dict entries count as structs, as in
+ * libdbus. */
+constexpr unsigned max_array_nesting = 32;
+constexpr unsigned max_struct_nesting = 32;
+constexpr size_t npos = static_cast<size_t>(-1);
+
+/*
+ * Parses the single complete type starting at `pos`; returns the position
+ * after it, or npos. Recursion is bounded by the nesting limits (≤ 64).
+ */
+size_t parse_single(std::string_view sig, size_t pos, unsigned arrays, unsigned structs) {
+    if (pos >= sig.size()) return npos;
+    char c = sig[pos];
+    switch (c) {
+    case 'y': case 'b': case 'n': case 'q': case 'i': case 'u': case 'x': case 't':
+    case 'd': case 's': case 'o': case 'g': case 'h': case 'v':
+        return pos + 1;
+    case 'a': {
+        if (++arrays > max_array_nesting) return npos;
+        ++pos;
+        if (pos < sig.size() && sig[pos] == '{') {
+            // A dict entry: only here, directly in an array, with a basic key.
+            if (++structs > max_struct_nesting) return npos;
+            ++pos;
+            if (pos >= sig.size() || !is_basic_type(sig[pos])) return npos;
+            pos = parse_single(sig, pos + 1, arrays, structs);
+            if (pos == npos || pos >= sig.size() || sig[pos] != '}') return npos;
+            return pos + 1;
+        }
+        return parse_single(sig, pos, arrays, structs);
+    }
+    case '(': {
+        if (++structs > max_struct_nesting) return npos;
+        ++pos;
+        if (pos < sig.size() && sig[pos] == ')') return npos;  // no empty structs
+        while (pos < sig.size() && sig[pos] != ')') {
+            pos = parse_single(sig, pos, arrays, structs);
+            if (pos == npos) return npos;
+        }
+        if (pos >= sig.size()) return npos;
+        return pos + 1;
+    }
+    default:
+        return npos;  // includes '{' outside an array, ')', '}', unknown codes
+    }
+}
+
+bool is_name_start(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+
+/*
+ * Dot-separated elements, at least two, none empty. `first` and `rest`
+ * classify the characters allowed at the start of an element and after it.
+ */
+template <typename First, typename Rest>
+bool dotted_name(std::string_view name, First first, Rest rest) {
+    if (name.empty() || name.size() > max_name_length) return false;
+    unsigned elements = 0;
+    bool at_start = true;
+    for (char c : name) {
+        if (c == '.') {
+            if (at_start) return false;
+            at_start = true;
+            continue;
+        }
+        if (at_start) {
+            if (!first(c)) return false;
+            ++elements;
+            at_start = false;
+        } else if (!rest(c)) {
+            return false;
+        }
+    }
+    return !at_start && elements >= 2;
+}
+
+}  // namespace
+
+size_t type_alignment(char c) {
+    switch (c) {
+    case 'n': case 'q': return 2;
+    case 'b': case 'i': case 'u': case 'h': case 's': case 'o': case 'a': return 4;
+    case 'x': case 't': case 'd': case '(': case '{': return 8;
+    default: return 1;  // y, g, v
+    }
+}
+
+bool is_basic_type(char c) {
+    return std::strchr("ybnqiuxtdsogh", c) != nullptr && c != '\0';
+}
+
+bool is_fixed_type(char c) {
+    return std::strchr("ybnqiuxtdh", c) != nullptr && c != '\0';
+}
+
+bool is_valid_signature(std::string_view sig) {
+    if (sig.size() > max_signature_length) return false;
+    size_t pos = 0;
+    while (pos < sig.size()) {
+        pos = parse_single(sig, pos, 0, 0);
+        if (pos == npos) return false;
+    }
+    return true;
+}
+
+bool is_valid_single_type(std::string_view sig) {
+    if (sig.empty() || sig.size() > max_signature_length) return false;
+    return parse_single(sig, 0, 0, 0) == sig.size();
+}
+
+size_t single_type_length(std::string_view sig) {
+    size_t pos = 0;
+    while (pos < sig.size() && sig[pos] == 'a') ++pos;
+    if (pos >= sig.size()) return pos;
+    if (sig[pos] != '(' && sig[pos] != '{') return pos + 1;
+    unsigned depth = 0;
+    for (; pos < sig.size(); ++pos) {
+        char c = sig[pos];
+        if (c == '(' || c == '{') {
+            ++depth;
+        } else if (c == ')' || c == '}') {
+            if (--depth == 0) return pos + 1;
+        }
+    }
+    return pos;
+}
+
+bool is_valid_object_path(std::string_view path) {
+    // "/" or "/elem/elem", elements of [A-Za-z0-9_], none empty, no trailing '/'.
+    if (path.empty() || path[0] != '/') return false;
+    if (path.size() == 1) return true;
+    bool after_slash = true;
+    for (size_t i = 1; i < path.size(); ++i) {
+        char c = path[i];
+        if (c == '/') {
+            if (after_slash) return false;
+            after_slash = true;
+        } else if (is_name_char(c)) {
+            after_slash = false;
+        } else {
+            return false;
+        }
+    }
+    return !after_slash;
+}
+
+bool is_valid_interface_name(std::string_view name) {
+    return dotted_name(name, is_name_start, is_name_char);
+}
+
+bool is_valid_error_name(std::string_view name) { return is_valid_interface_name(name); }
+
+bool is_valid_member_name(std::string_view name) {
+    if (name.empty() || name.size() > max_name_length || !is_name_start(name[0])) return false;
+    for (char c : name)
+        if (!is_name_char(c)) return false;
+    return true;
+}
+
+bool is_valid_unique_name(std::string_view name) {
+    // ":" then elements that may start with a digit or hyphen.
+    if (name.size() < 2 || name[0] != ':') return false;
+    auto ch = [](char c) { return is_name_char(c) || c == '-'; };
+    return dotted_name(name.substr(1), ch, ch) && name.size() <= max_name_length;
+}
+
+bool is_valid_well_known_name(std::string_view name) {
+    auto first = [](char c) { return is_name_start(c) || c == '-'; };
+    auto rest = [](char c) { return is_name_char(c) || c == '-'; };
+    return dotted_name(name, first, rest);
+}
+
+bool is_valid_bus_name(std::string_view name) {
+    if (!name.empty() && name[0] == ':') return is_valid_unique_name(name);
+    return is_valid_well_known_name(name);
+}
+
+bool is_valid_utf8(std::string_view s) {
+    // Unicode 15, Table 3-7 "Well-Formed UTF-8 Byte Sequences": no overlong
+    // forms, no surrogates, nothing above U+10FFFF. Noncharacters are valid
+    // (Corrigendum #9), as libdbus accepts them since 1.8.
+    const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        // ASCII fast path, eight bytes at a time.
+        while (end - p >= 8) {
+            uint64_t w;
+            std::memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ull) break;
+            p += 8;
+        }
+        if (p >= end) break;
+        uint8_t c = *p;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        size_t n;
+        uint8_t lo = 0x80, hi = 0xbf;  // bounds of the second byte
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            return false;
+        }
+        if (static_cast<size_t>(end - p) < n) return false;
+        if (p[1] < lo || p[1] > hi) return false;
+        for (size_t i = 2; i < n; ++i)
+            if ((p[i] & 0xc0) != 0x80) return false;
+        p += n;
+    }
+    return true;
+}
+
+}  // namespace kdbus::wire
