@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,13 @@ public:
      */
     void collect(const MatchInput& in, bool eavesdrop_only, std::vector<MatchOwner>& out) const;
 
+    /* Rules evaluated by collect() since construction: lets tests (and
+     * stats) check that the index keeps non-candidates out. */
+    uint64_t candidates_evaluated() const;
+
 private:
-    struct Impl;
-    Impl* impl_;
+    struct Impl;  // see match_registry.cpp
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace kdbus::daemon

@@ -1,6 +1,7 @@
 /* Match rules: parsing and evaluation (D-Bus specification, "Match Rules") */
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -18,6 +19,8 @@ struct ArgCondition {
     uint8_t index = 0;  // 0..63
     Kind kind = Kind::string;
     std::string value;
+
+    bool operator==(const ArgCondition&) const = default;
 };
 
 struct MatchRule {
@@ -58,21 +61,28 @@ struct MatchInput {
 /* Body arguments read lazily, once per message, shared by all rules. */
 class MessageArgs {
 public:
-    explicit MessageArgs(const MatchInput& in) : in_(in) {}
+    explicit MessageArgs(const MatchInput& in)
+        : in_(in), reader_(in.body, in.header.endian, 0) {}
     /* The string value of argument `index` if it is an `s` (or, with
      * allow_path, an `o`); nullopt otherwise. */
     std::optional<std::string_view> string_arg(unsigned index, bool allow_path);
 
 private:
+    /* The specification's limit on argN keys: arg0..arg63. */
+    static constexpr unsigned max_args = 64;
+
     void parse(unsigned upto);
+
     const MatchInput& in_;
+    wire::Reader reader_;
     struct Arg {
         char type;
-        std::string_view value;
+        std::string_view value;  // set for `s` and `o` only
     };
-    std::vector<Arg> args_;
-    bool done_ = false;
-    unsigned parsed_upto_ = 0;
+    std::array<Arg, max_args> args_;  // no allocation per message
+    unsigned parsed_ = 0;             // args_[0, parsed_) are read
+    size_t signature_pos_ = 0;        // where the next arg's type starts
+    bool done_ = false;               // body exhausted, malformed, or 64 read
 };
 
 /* Evaluates every key of `rule` except eavesdrop. */

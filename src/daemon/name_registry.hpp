@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,18 +68,14 @@ public:
     size_t count_for(OwnerId owner) const;
     bool is_owner_or_queued(std::string_view name, OwnerId owner) const;
 
-private:
-    struct Entry;
-    struct Impl;
-    /* implementation-defined storage; see name_registry.cpp */
-public:
     NameRegistry();
     ~NameRegistry();
     NameRegistry(const NameRegistry&) = delete;
     NameRegistry& operator=(const NameRegistry&) = delete;
 
 private:
-    Impl* impl_;
+    struct Impl;  // see name_registry.cpp
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace kdbus::daemon
