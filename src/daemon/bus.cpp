@@ -1,0 +1,500 @@
+#include "daemon/bus.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/driver.hpp"
+#include "daemon/errors.hpp"
+#include "wire/message.hpp"
+#include "wire/syntax.hpp"
+
+namespace kdbus::daemon {
+
+namespace {
+
+constexpr size_t read_buffer_size = 256 * 1024;
+
+std::string make_guid() {
+    std::random_device rd;
+    static const char hex[] = "0123456789abcdef";
+    std::string s(32, '0');
+    for (auto& ch : s) ch = hex[rd() & 15];
+    return s;
+}
+
+uint64_t now_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+PeerCredentials peer_credentials(int fd) {
+    PeerCredentials c;
+    ucred uc{};
+    socklen_t len = sizeof(uc);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+        c.uid = uc.uid;
+        c.gid = uc.gid;
+        c.pid = uc.pid;
+    }
+    gid_t groups[256];
+    len = sizeof(groups);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+        c.groups.assign(groups, groups + len / sizeof(gid_t));
+    char label[256];
+    len = sizeof(label);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len) == 0 && len > 0) {
+        c.security_label.assign(label, len);
+        while (!c.security_label.empty() && c.security_label.back() == '\0') c.security_label.pop_back();
+    }
+    return c;
+}
+
+}  // namespace
+
+Bus::Bus(boost::asio::io_context& io, BusSettings settings)
+    : io_(io),
+      settings_(std::move(settings)),
+      guid_(make_guid()),
+      driver_(std::make_unique<Driver>(*this)),
+      read_buffer_(read_buffer_size),
+      reply_timer_(io) {
+    owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
+}
+
+Bus::~Bus() = default;
+
+void Bus::add_listener(UniqueFd listen_fd) {
+    auto listener = std::make_shared<boost::asio::posix::stream_descriptor>(io_, listen_fd.release());
+    listeners_.push_back(listener);
+    accept_loop(listener);
+}
+
+void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener) {
+    listener->async_wait(
+        boost::asio::posix::stream_descriptor::wait_read,
+        [this, listener](const boost::system::error_code& ec) {
+            if (ec) return;
+            for (int i = 0; i < 64; ++i) {
+                int fd = ::accept4(listener->native_handle(), nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                    if (errno == EINTR) continue;
+                    if (errno == EMFILE || errno == ENFILE) {
+                        // Out of fds: wait a little instead of spinning on
+                        // a listener that stays readable.
+                        auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+                        timer->expires_after(std::chrono::milliseconds(100));
+                        timer->async_wait([this, listener, timer](const boost::system::error_code& e) {
+                            if (!e) accept_loop(listener);
+                        });
+                        spdlog::warn("accept: out of file descriptors");
+                        return;
+                    }
+                    break;  // EAGAIN and transient errors
+                }
+                UniqueFd conn_fd(fd);
+                auto creds = peer_credentials(fd);
+                if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
+                    spdlog::warn("refusing connection from uid {}: too many incomplete connections",
+                                 creds.uid);
+                    continue;
+                }
+                ++stats_.connections_accepted;
+                auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
+                                                      next_serial_number_++);
+                unregistered_.emplace(c.get(), c);
+                c->start();
+            }
+            accept_loop(listener);
+        });
+}
+
+void Bus::shutdown() {
+    for (auto& l : listeners_) {
+        boost::system::error_code ec;
+        l->close(ec);
+    }
+    listeners_.clear();
+    std::vector<ConnectionPtr> all;
+    for (auto& [id, c] : by_id_) all.push_back(c);
+    for (auto& [p, c] : unregistered_) all.push_back(c);
+    for (auto& c : all) c->close("bus shutting down");
+    reply_timer_.cancel();
+}
+
+bool Bus::connection_can_authenticate(const PeerCredentials&) const { return true; }
+
+void Bus::on_authenticated(Connection& c) {
+    // A connection is "complete" once authenticated (dbus-daemon's count).
+    size_t complete = by_id_.size();
+    if (complete >= settings_.limits.max_completed_connections) {
+        c.close("too many connections");
+        return;
+    }
+    size_t same_user = 0;
+    for (auto& [id, other] : by_id_)
+        if (other->credentials().uid == c.credentials().uid) ++same_user;
+    if (same_user >= settings_.limits.max_connections_per_user) {
+        spdlog::warn("uid {}: refused connection over max_connections_per_user", c.credentials().uid);
+        c.close("too many connections for this user");
+    }
+}
+
+void Bus::register_connection(Connection& c) {
+    auto it = unregistered_.find(&c);
+    if (it == unregistered_.end()) return;
+    c.id = next_id_++;
+    c.unique_name = ":1." + std::to_string(c.id);
+    by_id_.emplace(c.id, it->second);
+    unregistered_.erase(it);
+}
+
+Connection* Bus::find(uint64_t id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+Connection* Bus::resolve(std::string_view name) const {
+    if (name.empty()) return nullptr;
+    if (name[0] == ':') {
+        // ":1.N"
+        if (name.size() < 4 || name.substr(0, 3) != ":1.") return nullptr;
+        uint64_t id = 0;
+        for (char ch : name.substr(3)) {
+            if (ch < '0' || ch > '9') return nullptr;
+            id = id * 10 + static_cast<uint64_t>(ch - '0');
+        }
+        Connection* c = find(id);
+        return c && !c->monitor ? c : nullptr;
+    }
+    OwnerId owner = names_.primary_owner(name);
+    return owner ? find(owner) : nullptr;
+}
+
+bool Bus::owns(std::string_view name, std::string_view unique) const {
+    if (name == unique) return true;
+    if (name.empty() || name[0] == ':') return false;
+    Connection* c = resolve(name);
+    return c && c->unique_name == unique;
+}
+
+void Bus::on_connection_closed(Connection& c) {
+    ConnectionPtr keep;
+    if (auto it = unregistered_.find(&c); it != unregistered_.end()) {
+        keep = it->second;
+        unregistered_.erase(it);
+        return;
+    }
+    auto it = by_id_.find(c.id);
+    if (it == by_id_.end()) return;
+    keep = it->second;
+    by_id_.erase(it);
+
+    // Callers waiting on this connection get NoReply at once; calls it
+    // made are forgotten (dbus-daemon: "Message recipient disconnected").
+    for (const auto& slot : replies_.remove_connection(c.id)) {
+        if (slot.callee == c.id) {
+            if (Connection* caller = find(slot.caller)) {
+                caller->pending_replies--;
+                wire::Header fake;
+                fake.serial = slot.serial;
+                send_error(*caller, fake, error::no_reply,
+                           "Message recipient disconnected from message bus without replying");
+            }
+        }
+    }
+    matches_.remove_all(c.id);
+    if (c.monitor) {
+        monitor_matches_.remove_all(c.id);
+        std::erase(monitors_, c.id);
+        return;  // monitors are invisible: no NameOwnerChanged
+    }
+    std::vector<NameChange> changes;
+    names_.release_all(c.id, changes);
+    changes.push_back(NameChange{c.unique_name, c.id, 0});
+    announce(changes);
+}
+
+void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {
+    // The monitor gives up everything it had, as if it disconnected.
+    std::vector<NameChange> changes;
+    names_.release_all(c.id, changes);
+    changes.push_back(NameChange{c.unique_name, c.id, 0});
+    matches_.remove_all(c.id);
+    announce(changes);
+    c.monitor = true;
+    if (rules.empty()) rules.emplace_back();
+    for (auto& r : rules) monitor_matches_.add(c.id, r);
+    monitors_.push_back(c.id);
+}
+
+void Bus::announce(const std::vector<NameChange>& changes) {
+    using wire::MessageBuilder;
+    using wire::MessageType;
+    auto name_of = [this](OwnerId id) -> std::string {
+        if (id == 0) return {};
+        Connection* c = find(id);
+        return c ? c->unique_name : ":1." + std::to_string(id);
+    };
+    for (const auto& ch : changes) {
+        std::string old_name = name_of(ch.old_owner);
+        std::string new_name = name_of(ch.new_owner);
+        bool unique = !ch.name.empty() && ch.name[0] == ':';
+        // dbus-daemon's order: NameLost to the old owner, NameOwnerChanged
+        // to everyone, NameAcquired to the new owner.
+        if (ch.old_owner && !unique) {
+            if (Connection* c = find(ch.old_owner); c && !c->monitor) {
+                MessageBuilder b(MessageType::signal);
+                b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameLost");
+                b.sender("org.freedesktop.DBus").destination(c->unique_name);
+                b.body("s").put_string(ch.name);
+                send_from_driver(b.finish(next_driver_serial()));
+            }
+        }
+        {
+            MessageBuilder b(MessageType::signal);
+            b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameOwnerChanged");
+            b.sender("org.freedesktop.DBus");
+            auto& w = b.body("sss");
+            w.put_string(ch.name);
+            w.put_string(old_name);
+            w.put_string(new_name);
+            send_from_driver(b.finish(next_driver_serial()));
+        }
+        if (ch.new_owner && !unique) {
+            if (Connection* c = find(ch.new_owner)) {
+                MessageBuilder b(MessageType::signal);
+                b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
+                b.sender("org.freedesktop.DBus").destination(c->unique_name);
+                b.body("s").put_string(ch.name);
+                send_from_driver(b.finish(next_driver_serial()));
+            }
+        }
+    }
+}
+
+void Bus::schedule_flush(Connection& c) {
+    dirty_.push_back(c.shared_from_this());
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    boost::asio::post(io_, [this] { flush_all(); });
+}
+
+void Bus::flush_all() {
+    flush_posted_ = false;
+    std::vector<ConnectionPtr> batch;
+    batch.swap(dirty_);
+    for (auto& c : batch) c->flush();
+    if (batch.capacity() > dirty_.capacity()) {
+        batch.clear();
+        dirty_.swap(batch);
+    }
+}
+
+/* Routing */
+
+void Bus::deliver(Connection& to, const MessagePtr& m) {
+    if (!to.enqueue(m)) {
+        ++stats_.deliveries_dropped;
+        spdlog::warn("{} (uid {}): outgoing queue full, message dropped", to.unique_name,
+                     to.credentials().uid);
+    }
+}
+
+void Bus::send_error(Connection& to, const wire::Header& call, std::string_view name,
+                     std::string_view text) {
+    if (call.type == wire::MessageType::method_call && (call.flags & wire::flag::no_reply_expected))
+        return;
+    wire::MessageBuilder b(wire::MessageType::error);
+    b.error_name(name).reply_serial(call.serial).destination(to.unique_name).sender("org.freedesktop.DBus");
+    b.body("s").put_string(text);
+    send_from_driver(b.finish(next_driver_serial()));
+}
+
+void Bus::send_from_driver(std::vector<uint8_t> bytes) {
+    MessagePtr m(new BusMessage);
+    m->raw = std::move(bytes);
+    m->sender = "org.freedesktop.DBus";
+    if (const char* err = wire::parse_message(m->raw, m->header)) {
+        spdlog::error("driver built an invalid message: {}", err);
+        return;
+    }
+    to_monitors(m);
+    if (!m->header.destination.empty()) {
+        if (Connection* c = resolve(m->header.destination)) deliver(*c, m);
+        to_eavesdroppers(m, nullptr);
+    } else {
+        broadcast(m, nullptr);
+    }
+}
+
+void Bus::on_message(Connection& from, MessagePtr m) {
+    const wire::Header& h = m->header;
+    if (from.state() == Connection::State::awaiting_hello) {
+        bool is_hello = h.type == wire::MessageType::method_call && h.destination == "org.freedesktop.DBus" &&
+                        h.member == "Hello" &&
+                        (h.interface.empty() || h.interface == "org.freedesktop.DBus");
+        if (!is_hello) {
+            from.close("first message was not Hello");
+            return;
+        }
+    } else if (from.monitor) {
+        from.close("monitors cannot send messages");
+        return;
+    }
+    ++stats_.messages_routed;
+
+    // Before Hello there is no unique name yet; the driver never forwards Hello.
+    m->sender = from.unique_name;
+    m->head.reserve(h.body_offset + 32 + m->sender.size());
+    wire::build_forward_header(h, m->sender, m->head);
+
+    if (h.destination == "org.freedesktop.DBus") {
+        to_monitors(m);
+        if (h.type == wire::MessageType::method_call) driver_->handle(from, m);
+        return;
+    }
+    if (h.destination.empty()) {
+        to_monitors(m);
+        if (h.type == wire::MessageType::signal)
+            broadcast(m, &from);
+        else
+            to_eavesdroppers(m, nullptr);
+        return;
+    }
+
+    Connection* dest = resolve(h.destination);
+    if (!dest) {
+        to_monitors(m);
+        if (h.expects_reply()) {
+            send_error(from, h, error::service_unknown,
+                       "The name " + std::string(h.destination) + " was not provided by any .service files");
+        }
+        return;
+    }
+    route_unicast(from, m, dest);
+}
+
+void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest) {
+    const wire::Header& h = m->header;
+    using wire::MessageType;
+
+    if (h.type == MessageType::method_return || h.type == MessageType::error) {
+        if (!replies_.take(dest->id, h.reply_serial, from.id)) {
+            // Unsolicited or duplicate reply: dropped (kdbus EBADSLT).
+            spdlog::debug("{}: dropped unexpected reply to {} serial {}", from.unique_name, dest->unique_name,
+                          h.reply_serial);
+            return;
+        }
+        dest->pending_replies--;
+    }
+    if (!m->fds.empty() && !dest->unix_fds_negotiated()) {
+        to_monitors(m);
+        send_error(from, h, error::not_supported,
+                   "Tried to send message with Unix file descriptors to a client that doesn't support that.");
+        return;
+    }
+    if (h.expects_reply()) {
+        if (from.pending_replies >= settings_.limits.max_replies_per_connection) {
+            to_monitors(m);
+            send_error(from, h, error::limits_exceeded,
+                       "The maximum number of pending replies per connection has been reached");
+            return;
+        }
+        uint64_t deadline = 0;
+        if (settings_.limits.reply_timeout > 0) {
+            deadline = now_ms() + static_cast<uint64_t>(settings_.limits.reply_timeout);
+            arm_reply_timer(deadline);
+        }
+        replies_.add(from.id, h.serial, dest->id, deadline);
+        from.pending_replies++;
+    }
+    to_monitors(m);
+    if (!dest->enqueue(m)) {
+        ++stats_.deliveries_dropped;
+        if (h.expects_reply()) {
+            replies_.take(from.id, h.serial, dest->id);
+            from.pending_replies--;
+        }
+        send_error(from, h, error::limits_exceeded,
+                   "The destination's message queue is full");
+        return;
+    }
+    to_eavesdroppers(m, dest);
+}
+
+void Bus::broadcast(const MessagePtr& m, Connection* sender) {
+    ++stats_.broadcasts;
+    if (sender == nullptr) to_monitors(m);  // client messages were shown already
+    MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
+    scratch_owners_.clear();
+    matches_.collect(in, false, scratch_owners_);
+    for (MatchOwner id : scratch_owners_) {
+        Connection* c = find(id);
+        if (!c || c->monitor) continue;
+        if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        if (!c->enqueue(m)) {
+            ++stats_.deliveries_dropped;
+        }
+    }
+}
+
+void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
+    if (matches_.total() == 0) return;
+    MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
+    std::vector<MatchOwner> owners;
+    matches_.collect(in, true, owners);
+    for (MatchOwner id : owners) {
+        Connection* c = find(id);
+        if (!c || c == addressed || c->monitor) continue;
+        if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        c->enqueue(m);
+    }
+}
+
+void Bus::to_monitors(const MessagePtr& m) {
+    if (monitors_.empty()) return;
+    MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
+    std::vector<MatchOwner> owners;
+    monitor_matches_.collect(in, false, owners);
+    for (MatchOwner id : owners)
+        if (Connection* c = find(id)) c->enqueue(m);
+}
+
+/* Reply timeouts */
+
+void Bus::arm_reply_timer(uint64_t deadline_ms) {
+    if (reply_timer_deadline_ != 0 && reply_timer_deadline_ <= deadline_ms) return;
+    reply_timer_deadline_ = deadline_ms;
+    uint64_t now = now_ms();
+    reply_timer_.expires_after(std::chrono::milliseconds(deadline_ms > now ? deadline_ms - now : 0));
+    reply_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        on_reply_timer();
+    });
+}
+
+void Bus::on_reply_timer() {
+    reply_timer_deadline_ = 0;
+    for (const auto& slot : replies_.expire(now_ms())) {
+        if (Connection* caller = find(slot.caller)) {
+            caller->pending_replies--;
+            wire::Header call;
+            call.serial = slot.serial;
+            send_error(*caller, call, error::no_reply,
+                       "Did not receive a reply. Possible causes include: the remote application did not send "
+                       "a reply, the message bus security policy blocked the reply, the reply timeout expired, "
+                       "or the network connection was broken.");
+        }
+    }
+    if (uint64_t next = replies_.earliest_deadline()) arm_reply_timer(next);
+}
+
+}  // namespace kdbus::daemon

@@ -1,0 +1,127 @@
+/* Bus: connections, names, matches and replies of one message bus, and the
+ * router between them */
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/bus_message.hpp"
+#include "daemon/bus_settings.hpp"
+#include "daemon/connection.hpp"
+#include "daemon/match_registry.hpp"
+#include "daemon/name_registry.hpp"
+#include "daemon/reply_tracker.hpp"
+
+namespace kdbus::daemon {
+
+class Driver;
+
+/* Counters for Debug.Stats.GetStats and the benchmark's sanity checks. */
+struct BusStats {
+    uint64_t messages_routed = 0;
+    uint64_t broadcasts = 0;
+    uint64_t deliveries_dropped = 0;
+    uint64_t connections_accepted = 0;
+};
+
+class Bus {
+public:
+    Bus(boost::asio::io_context& io, BusSettings settings);
+    ~Bus();
+    Bus(const Bus&) = delete;
+    Bus& operator=(const Bus&) = delete;
+
+    /* Takes a listening socket and accepts connections on it. */
+    void add_listener(UniqueFd listen_fd);
+    /* Disconnects everyone and stops listening. */
+    void shutdown();
+
+    /* From connections. */
+    void on_connection_closed(Connection& c);
+    void on_message(Connection& from, MessagePtr message);
+    void on_authenticated(Connection& c);
+    void schedule_flush(Connection& c);
+    bool connection_can_authenticate(const PeerCredentials& creds) const;
+
+    Driver& driver() { return *driver_; }
+
+    /* Used by the driver. */
+    const BusSettings& settings() const { return settings_; }
+    void set_settings(BusSettings settings) { settings_ = std::move(settings); }
+    const std::string& guid() const { return guid_; }
+    std::vector<uint8_t>& read_buffer() { return read_buffer_; }
+    NameRegistry& names() { return names_; }
+    MatchRegistry& matches() { return matches_; }
+    MatchRegistry& monitor_matches() { return monitor_matches_; }
+    ReplyTracker& replies() { return replies_; }
+    BusStats& stats() { return stats_; }
+    Connection* find(uint64_t id) const;
+    /* By unique or well-known name; nullptr if nobody owns it. */
+    Connection* resolve(std::string_view name) const;
+    const std::unordered_map<uint64_t, ConnectionPtr>& connections() const { return by_id_; }
+
+    /* Assigns the unique name; called by the driver's Hello. */
+    void register_connection(Connection& c);
+    /* Turns `c` into a monitor with the given rules (empty: everything). */
+    void make_monitor(Connection& c, std::vector<MatchRule> rules);
+
+    /* Sends a message the bus made (driver replies and signals): parsed,
+     * delivered to its destination or by match rules, and to monitors. */
+    void send_from_driver(std::vector<uint8_t> bytes);
+    uint32_t next_driver_serial() { return ++driver_serial_; }
+
+    /* Applies name changes: NameOwnerChanged, NameLost, NameAcquired. */
+    void announce(const std::vector<NameChange>& changes);
+
+    bool owns(std::string_view name, std::string_view unique) const;
+
+private:
+    void accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener);
+    void deliver(Connection& to, const MessagePtr& m);
+    void route_unicast(Connection& from, const MessagePtr& m, Connection* dest);
+    void broadcast(const MessagePtr& m, Connection* sender);
+    void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
+    void to_monitors(const MessagePtr& m);
+    void send_error(Connection& to, const wire::Header& call, std::string_view name,
+                    std::string_view text);
+    void flush_all();
+    void on_reply_timer();
+    void arm_reply_timer(uint64_t deadline_ms);
+
+    boost::asio::io_context& io_;
+    BusSettings settings_;
+    std::string guid_;
+    std::unique_ptr<Driver> driver_;
+
+    uint64_t next_id_ = 1;
+    uint64_t next_serial_number_ = 1;
+    uint32_t driver_serial_ = 0;
+    std::unordered_map<uint64_t, ConnectionPtr> by_id_;
+    std::unordered_map<Connection*, ConnectionPtr> unregistered_;
+    std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> listeners_;
+
+    NameRegistry names_;
+    MatchRegistry matches_;
+    MatchRegistry monitor_matches_;
+    std::vector<uint64_t> monitors_;
+    ReplyTracker replies_;
+    BusStats stats_;
+
+    std::vector<uint8_t> read_buffer_;
+    std::vector<ConnectionPtr> dirty_;
+    bool flush_posted_ = false;
+    std::vector<MatchOwner> scratch_owners_;
+
+    boost::asio::steady_timer reply_timer_;
+    uint64_t reply_timer_deadline_ = 0;
+    std::function<bool(std::string_view, std::string_view)> owns_fn_;
+};
+
+}  // namespace kdbus::daemon

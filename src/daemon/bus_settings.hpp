@@ -1,0 +1,51 @@
+/* BusSettings: what one bus needs to know from its configuration */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kdbus::policy {
+class Policy;
+}
+
+namespace kdbus::daemon {
+
+/*
+ * Limits, with dbus-daemon's built-in defaults (bus/config-parser.c) where
+ * the configuration says nothing. Times are milliseconds; a reply_timeout
+ * of 0 or less never times out.
+ */
+struct BusLimits {
+    size_t max_incoming_bytes = 127u * 1024 * 1024;
+    size_t max_incoming_unix_fds = 64;
+    size_t max_outgoing_bytes = 127u * 1024 * 1024;
+    size_t max_outgoing_unix_fds = 64;
+    size_t max_message_size = 32u * 1024 * 1024;
+    size_t max_message_unix_fds = 16;
+    int64_t service_start_timeout = 25000;
+    int64_t auth_timeout = 30000;
+    int64_t pending_fd_timeout = 150000;
+    size_t max_completed_connections = 2048;
+    size_t max_incomplete_connections = 64;
+    size_t max_connections_per_user = 256;
+    size_t max_pending_service_starts = 512;
+    size_t max_names_per_connection = 512;
+    size_t max_match_rules_per_connection = 512;
+    size_t max_replies_per_connection = 128;
+    int64_t reply_timeout = -1;
+};
+
+struct BusSettings {
+    std::string type;  // "session", "system", or a domain bus name
+    std::vector<std::string> auth_mechanisms;  // empty: all supported
+    bool allow_anonymous = false;
+    BusLimits limits;
+    /* nullptr: allow everything (as a config with no <policy> would not,
+     * but tests and domain buses built without XML use it). */
+    std::shared_ptr<const policy::Policy> policy;
+};
+
+}  // namespace kdbus::daemon

@@ -1,0 +1,369 @@
+#include "daemon/connection.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/bus.hpp"
+#include "wire/message.hpp"
+
+namespace kdbus::daemon {
+
+namespace {
+
+/* Per recvmsg, the room for SCM_RIGHTS: dbus-daemon's per-message maximum
+ * is configurable, and several messages may arrive in one read. */
+constexpr size_t max_fds_per_read = 253;
+/* At most this many reads per wake-up, so one busy client cannot starve
+ * the others (the loop comes back to it on the next readiness). */
+constexpr int reads_per_wakeup = 8;
+/* Writes are gathered into one sendmsg of at most this many pieces. */
+constexpr size_t max_iov = 256;
+
+std::string hex_guid_string(const std::string& guid) { return guid; }
+
+}  // namespace
+
+Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerCredentials creds,
+                       uint64_t serial)
+    : serial_number(serial),
+      bus_(bus),
+      socket_(io, fd.release()),
+      auth_timer_(io),
+      creds_(std::move(creds)) {
+    wire::SaslServer::Options opts;
+    opts.peer_uid = creds_.uid;
+    opts.allow_anonymous = bus_.settings().allow_anonymous;
+    const auto& mechs = bus_.settings().auth_mechanisms;
+    if (!mechs.empty()) {
+        opts.allow_external = std::find(mechs.begin(), mechs.end(), "EXTERNAL") != mechs.end();
+        if (std::find(mechs.begin(), mechs.end(), "ANONYMOUS") == mechs.end())
+            opts.allow_anonymous = false;
+    }
+    opts.guid = hex_guid_string(bus_.guid());
+    sasl_.emplace(std::move(opts));
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+    start_auth_timer();
+    arm_read();
+}
+
+void Connection::start_auth_timer() {
+    auto ms = bus_.settings().limits.auth_timeout;
+    if (ms <= 0) return;
+    auth_timer_.expires_after(std::chrono::milliseconds(ms));
+    auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->state_ == State::active || self->state_ == State::closed) return;
+        self->close("authentication timed out");
+    });
+}
+
+void Connection::arm_read() {
+    if (read_armed_ || state_ == State::closed) return;
+    read_armed_ = true;
+    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->read_armed_ = false;
+                           if (ec || self->state_ == State::closed) return;
+                           self->on_readable();
+                       });
+}
+
+void Connection::on_readable() {
+    auto& buffer = bus_.read_buffer();
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+
+    for (int round = 0; round < reads_per_wakeup; ++round) {
+        uint8_t* dst;
+        size_t room;
+        size_t have = 0;
+        bool into_large = !large_.empty();
+        if (into_large) {
+            dst = large_.data() + large_filled_;
+            room = large_.size() - large_filled_;
+        } else {
+            have = partial_.size();
+            std::memcpy(buffer.data(), partial_.data(), have);
+            dst = buffer.data() + have;
+            room = buffer.size() - have;
+        }
+
+        iovec iov{dst, room};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            close("read error");
+            return;
+        }
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+                for (size_t i = 0; i < count; ++i) in_fds_.emplace_back(fds[i]);
+            }
+        }
+        if (msg.msg_flags & MSG_CTRUNC) {
+            close("too many file descriptors in one read");
+            return;
+        }
+        if (!unix_fds_ && !in_fds_.empty()) {
+            close("file descriptors sent without negotiation");
+            return;
+        }
+        if (in_fds_.size() > std::max<size_t>(bus_.settings().limits.max_message_unix_fds, 16) * 4) {
+            close("too many pending file descriptors");
+            return;
+        }
+        if (n == 0) {
+            close("end of stream");
+            return;
+        }
+
+        if (into_large) {
+            large_filled_ += static_cast<size_t>(n);
+            if (large_filled_ < large_.size()) continue;
+            std::vector<uint8_t> whole = std::move(large_);
+            large_.clear();
+            large_filled_ = 0;
+            if (!take_message(std::move(whole))) return;
+            continue;
+        }
+
+        size_t total = have + static_cast<size_t>(n);
+        auto consumed = consume(std::span<const uint8_t>(buffer.data(), total));
+        if (!consumed) return;  // closed
+        size_t rest = total - *consumed;
+        if (!large_.empty()) {
+            // consume() started a large message and copied the rest into it.
+            partial_.clear();
+            partial_.shrink_to_fit();
+        } else {
+            partial_.assign(buffer.data() + *consumed, buffer.data() + total);
+            if (rest == 0) partial_.shrink_to_fit();
+        }
+        if (state_ == State::closed) return;
+    }
+    arm_read();
+}
+
+std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
+    size_t pos = 0;
+    while (pos < data.size()) {
+        if (state_ == State::closed) return std::nullopt;
+        if (state_ == State::authenticating) {
+            std::string reply;
+            size_t used = sasl_->feed(data.subspan(pos), reply);
+            pos += used;
+            if (!reply.empty()) {
+                // Authentication replies are short and the socket is fresh:
+                // write them directly, in order, ahead of any message.
+                const char* p = reply.data();
+                size_t left = reply.size();
+                while (left > 0) {
+                    ssize_t w = ::send(socket_.native_handle(), p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+                    if (w < 0 && errno == EINTR) continue;
+                    if (w <= 0) {
+                        close("write error during authentication");
+                        return std::nullopt;
+                    }
+                    p += w;
+                    left -= static_cast<size_t>(w);
+                }
+            }
+            switch (sasl_->state()) {
+                case wire::SaslServer::State::failed:
+                    close("authentication failed");
+                    return std::nullopt;
+                case wire::SaslServer::State::done:
+                    unix_fds_ = sasl_->unix_fd_negotiated();
+                    sasl_.reset();
+                    state_ = State::awaiting_hello;
+                    bus_.on_authenticated(*this);
+                    continue;
+                case wire::SaslServer::State::in_progress:
+                    if (used == 0) return pos;
+                    continue;
+            }
+        }
+
+        size_t left = data.size() - pos;
+        if (left < wire::fixed_header_size) break;
+        const char* error = nullptr;
+        size_t length = wire::message_length(
+            std::span<const uint8_t, wire::fixed_header_size>(data.data() + pos, wire::fixed_header_size),
+            std::min(bus_.settings().limits.max_message_size, wire::max_message_size), &error);
+        if (length == 0) {
+            spdlog::info("conn {}: invalid message framing: {}", serial_number, error ? error : "?");
+            close("invalid message");
+            return std::nullopt;
+        }
+        if (left < length) {
+            if (length > bus_.read_buffer().size() / 2) {
+                // Read the rest straight into the message's own buffer.
+                large_.resize(length);
+                std::memcpy(large_.data(), data.data() + pos, left);
+                large_filled_ = left;
+                return data.size();
+            }
+            break;
+        }
+        std::vector<uint8_t> bytes(data.data() + pos, data.data() + pos + length);
+        pos += length;
+        if (!take_message(std::move(bytes))) return std::nullopt;
+    }
+    return pos;
+}
+
+bool Connection::take_message(std::vector<uint8_t> bytes) {
+    MessagePtr m(new BusMessage);
+    m->raw = std::move(bytes);
+    if (const char* err = wire::parse_message(m->raw, m->header)) {
+        spdlog::info("{}: invalid message: {}", unique_name.empty() ? std::to_string(serial_number) : unique_name, err);
+        close("invalid message");
+        return false;
+    }
+    uint32_t nfds = m->header.unix_fds;
+    if (nfds > 0) {
+        if (nfds > bus_.settings().limits.max_message_unix_fds || nfds > in_fds_.size()) {
+            close("message announces file descriptors that were not sent");
+            return false;
+        }
+        m->fds.reserve(nfds);
+        for (uint32_t i = 0; i < nfds; ++i) {
+            m->fds.push_back(std::move(in_fds_.front()));
+            in_fds_.pop_front();
+        }
+    }
+    // Unknown message types must be ignored (D-Bus specification).
+    if (m->header.type < wire::MessageType::method_call || m->header.type > wire::MessageType::signal)
+        return true;
+    bus_.on_message(*this, std::move(m));
+    return state_ != State::closed;
+}
+
+bool Connection::enqueue(const MessagePtr& m) {
+    if (state_ == State::closed) return false;
+    const auto& limits = bus_.settings().limits;
+    size_t size = m->size();
+    // As dbus-daemon: a message is accepted while the queue is below the
+    // limit, so one message may overshoot it by at most its own size.
+    if (queued_bytes_ >= limits.max_outgoing_bytes) return false;
+    if (!m->fds.empty() && queued_fds_ + m->fds.size() > limits.max_outgoing_unix_fds) return false;
+    out_.push_back(OutEntry{m, false});
+    queued_bytes_ += size;
+    queued_fds_ += m->fds.size();
+    bus_.schedule_flush(*this);
+    return true;
+}
+
+void Connection::flush() {
+    if (state_ == State::closed || write_armed_) return;
+    iovec iov[max_iov];
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 253)];
+
+    while (!out_.empty()) {
+        size_t niov = 0;
+        size_t skip = out_offset_;
+        OutEntry& first = out_.front();
+        bool send_fds = !first.message->fds.empty() && !first.fds_sent;
+        for (size_t i = 0; i < out_.size() && niov + 2 <= max_iov; ++i) {
+            const auto& e = out_[i];
+            if (i > 0 && !e.message->fds.empty()) break;  // its fds must ride on its first byte
+            for (auto part : {e.message->header_bytes(), e.message->body()}) {
+                if (skip >= part.size()) {
+                    skip -= part.size();
+                    continue;
+                }
+                iov[niov].iov_base = const_cast<uint8_t*>(part.data() + skip);
+                iov[niov].iov_len = part.size() - skip;
+                skip = 0;
+                ++niov;
+            }
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = niov;
+        if (send_fds) {
+            const auto& fds = first.message->fds;
+            msg.msg_control = control;
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+            cmsghdr* c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+            int* out = reinterpret_cast<int*>(CMSG_DATA(c));
+            for (size_t i = 0; i < fds.size(); ++i) out[i] = fds[i].get();
+        }
+        ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                arm_write();
+                return;
+            }
+            close("write error");
+            return;
+        }
+        if (send_fds) first.fds_sent = true;
+        size_t written = static_cast<size_t>(n);
+        while (written > 0 && !out_.empty()) {
+            auto& e = out_.front();
+            size_t remaining = e.message->size() - out_offset_;
+            if (written >= remaining) {
+                written -= remaining;
+                queued_bytes_ -= e.message->size();
+                queued_fds_ -= e.message->fds.size();
+                out_.pop_front();
+                out_offset_ = 0;
+            } else {
+                out_offset_ += written;
+                written = 0;
+            }
+        }
+    }
+}
+
+void Connection::arm_write() {
+    if (write_armed_ || state_ == State::closed) return;
+    write_armed_ = true;
+    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->write_armed_ = false;
+                           if (ec || self->state_ == State::closed) return;
+                           self->flush();
+                       });
+}
+
+void Connection::close(const char* reason) {
+    if (state_ == State::closed) return;
+    auto self = shared_from_this();  // the bus drops its reference below
+    spdlog::debug("{} (uid {}, pid {}): disconnected: {}",
+                  unique_name.empty() ? "conn " + std::to_string(serial_number) : unique_name,
+                  creds_.uid, creds_.pid, reason);
+    state_ = State::closed;
+    auth_timer_.cancel();
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    bus_.on_connection_closed(*this);
+    socket_.close(ec);
+    out_.clear();
+    in_fds_.clear();
+    partial_.clear();
+    large_.clear();
+}
+
+}  // namespace kdbus::daemon

@@ -1,0 +1,121 @@
+/* Connection: one client socket — authentication, framing, and its queue */
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/bus_message.hpp"
+#include "daemon/unique_fd.hpp"
+#include "wire/sasl.hpp"
+
+namespace kdbus::daemon {
+
+class Bus;
+
+/* Who is on the other end, from SO_PEERCRED/SO_PEERGROUPS at accept(). */
+struct PeerCredentials {
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    pid_t pid = 0;
+    std::vector<gid_t> groups;
+    std::string security_label;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    enum class State {
+        authenticating,  // SASL
+        awaiting_hello,  // BEGIN received, Hello not yet
+        active,          // has a unique name
+        closed,
+    };
+
+    Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerCredentials creds,
+               uint64_t serial_number);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start();
+
+    /*
+     * Queues a message for this connection. Returns false, queueing
+     * nothing, if it would exceed the connection's outgoing limits.
+     */
+    bool enqueue(const MessagePtr& message);
+    /* Writes what is queued; called by the bus once per loop iteration. */
+    void flush();
+    /* Disconnects (idempotent); the bus forgets the connection. */
+    void close(const char* reason);
+
+    State state() const { return state_; }
+    bool active() const { return state_ == State::active; }
+    const PeerCredentials& credentials() const { return creds_; }
+    bool unix_fds_negotiated() const { return unix_fds_; }
+    size_t queued_bytes() const { return queued_bytes_; }
+    size_t queued_messages() const { return out_.size(); }
+
+    /* Set by the bus at Hello. */
+    uint64_t id = 0;
+    std::string unique_name;
+    /* Monitors receive copies of traffic and can do nothing else. */
+    bool monitor = false;
+    /* Pending method calls this connection made that await a reply. */
+    unsigned pending_replies = 0;
+    /* A number for logs before the connection has a unique name. */
+    const uint64_t serial_number;
+
+private:
+    struct OutEntry {
+        MessagePtr message;
+        bool fds_sent = false;
+    };
+
+    void arm_read();
+    void on_readable();
+    /* Consumes complete units from `data`; returns the bytes consumed, or
+     * nothing when the connection was closed. */
+    std::optional<size_t> consume(std::span<const uint8_t> data);
+    bool take_message(std::vector<uint8_t> bytes);
+    void arm_write();
+    void start_auth_timer();
+
+    Bus& bus_;
+    boost::asio::posix::stream_descriptor socket_;
+    boost::asio::steady_timer auth_timer_;
+    PeerCredentials creds_;
+    State state_ = State::authenticating;
+    std::optional<wire::SaslServer> sasl_;
+    bool unix_fds_ = false;
+
+    /* Input: complete messages are cut out of the bus's shared read buffer;
+     * only a partial message stays here, so idle connections hold no
+     * buffer. A message larger than the shared buffer is read straight
+     * into its own allocation of exactly its size. */
+    std::vector<uint8_t> partial_;
+    std::vector<uint8_t> large_;
+    size_t large_filled_ = 0;
+    std::deque<UniqueFd> in_fds_;
+
+    /* Output. */
+    std::deque<OutEntry> out_;
+    size_t out_offset_ = 0;  // bytes of out_.front() already written
+    size_t queued_bytes_ = 0;
+    size_t queued_fds_ = 0;
+    bool write_armed_ = false;
+    bool read_armed_ = false;
+};
+
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+}  // namespace kdbus::daemon

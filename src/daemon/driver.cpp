@@ -1,0 +1,681 @@
+#include "daemon/driver.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/bus.hpp"
+#include "daemon/connection.hpp"
+#include "daemon/errors.hpp"
+#include "daemon/match_rule.hpp"
+#include "wire/syntax.hpp"
+
+namespace kdbus::daemon {
+
+namespace {
+
+constexpr std::string_view driver_name = "org.freedesktop.DBus";
+constexpr std::string_view driver_path = "/org/freedesktop/DBus";
+constexpr const char* iface_dbus = "org.freedesktop.DBus";
+constexpr const char* iface_monitoring = "org.freedesktop.DBus.Monitoring";
+constexpr const char* iface_stats = "org.freedesktop.DBus.Debug.Stats";
+constexpr const char* iface_introspectable = "org.freedesktop.DBus.Introspectable";
+constexpr const char* iface_peer = "org.freedesktop.DBus.Peer";
+constexpr const char* iface_properties = "org.freedesktop.DBus.Properties";
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+const char* introspection_xml() {
+    return R"(<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<node>
+  <interface name="org.freedesktop.DBus">
+    <method name="Hello"><arg direction="out" type="s"/></method>
+    <method name="RequestName"><arg direction="in" type="s"/><arg direction="in" type="u"/><arg direction="out" type="u"/></method>
+    <method name="ReleaseName"><arg direction="in" type="s"/><arg direction="out" type="u"/></method>
+    <method name="StartServiceByName"><arg direction="in" type="s"/><arg direction="in" type="u"/><arg direction="out" type="u"/></method>
+    <method name="UpdateActivationEnvironment"><arg direction="in" type="a{ss}"/></method>
+    <method name="NameHasOwner"><arg direction="in" type="s"/><arg direction="out" type="b"/></method>
+    <method name="ListNames"><arg direction="out" type="as"/></method>
+    <method name="ListActivatableNames"><arg direction="out" type="as"/></method>
+    <method name="AddMatch"><arg direction="in" type="s"/></method>
+    <method name="RemoveMatch"><arg direction="in" type="s"/></method>
+    <method name="GetNameOwner"><arg direction="in" type="s"/><arg direction="out" type="s"/></method>
+    <method name="ListQueuedOwners"><arg direction="in" type="s"/><arg direction="out" type="as"/></method>
+    <method name="GetConnectionUnixUser"><arg direction="in" type="s"/><arg direction="out" type="u"/></method>
+    <method name="GetConnectionUnixProcessID"><arg direction="in" type="s"/><arg direction="out" type="u"/></method>
+    <method name="GetAdtAuditSessionData"><arg direction="in" type="s"/><arg direction="out" type="ay"/></method>
+    <method name="GetConnectionSELinuxSecurityContext"><arg direction="in" type="s"/><arg direction="out" type="ay"/></method>
+    <method name="GetConnectionCredentials"><arg direction="in" type="s"/><arg direction="out" type="a{sv}"/></method>
+    <method name="ReloadConfig"/>
+    <method name="GetId"><arg direction="out" type="s"/></method>
+    <signal name="NameOwnerChanged"><arg type="s"/><arg type="s"/><arg type="s"/></signal>
+    <signal name="NameLost"><arg type="s"/></signal>
+    <signal name="NameAcquired"><arg type="s"/></signal>
+    <property name="Features" type="as" access="read">
+      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+    </property>
+    <property name="Interfaces" type="as" access="read">
+      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+    </property>
+  </interface>
+  <interface name="org.freedesktop.DBus.Properties">
+    <method name="Get"><arg direction="in" type="s"/><arg direction="in" type="s"/><arg direction="out" type="v"/></method>
+    <method name="GetAll"><arg direction="in" type="s"/><arg direction="out" type="a{sv}"/></method>
+    <method name="Set"><arg direction="in" type="s"/><arg direction="in" type="s"/><arg direction="in" type="v"/></method>
+    <signal name="PropertiesChanged"><arg type="s" name="interface_name"/><arg type="a{sv}" name="changed_properties"/><arg type="as" name="invalidated_properties"/></signal>
+  </interface>
+  <interface name="org.freedesktop.DBus.Introspectable">
+    <method name="Introspect"><arg direction="out" type="s"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Monitoring">
+    <method name="BecomeMonitor"><arg direction="in" type="as"/><arg direction="in" type="u"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Debug.Stats">
+    <method name="GetStats"><arg direction="out" type="a{sv}"/></method>
+    <method name="GetConnectionStats"><arg direction="in" type="s"/><arg direction="out" type="a{sv}"/></method>
+    <method name="GetAllMatchRules"><arg direction="out" type="a{sas}"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Peer">
+    <method name="GetMachineId"><arg direction="out" type="s"/></method>
+    <method name="Ping"/>
+  </interface>
+</node>
+)";
+}
+
+const char* root_introspection_xml() {
+    return R"(<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<node>
+  <interface name="org.freedesktop.DBus.Introspectable">
+    <method name="Introspect"><arg direction="out" type="s"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Peer">
+    <method name="GetMachineId"><arg direction="out" type="s"/></method>
+    <method name="Ping"/>
+  </interface>
+  <node name="org/freedesktop/DBus"/>
+</node>
+)";
+}
+
+std::string read_machine_id() {
+    for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+        std::ifstream f(path);
+        std::string id;
+        if (f >> id && id.size() == 32) return id;
+    }
+    return {};
+}
+
+void put_string_array(wire::Writer& w, const std::vector<std::string>& v) {
+    auto t = w.begin_array(4);
+    for (const auto& s : v) w.put_string(s);
+    w.end_array(t);
+}
+
+/* One a{sv} entry with a u32 value. */
+void put_dict_u32(wire::Writer& w, std::string_view key, uint32_t v) {
+    w.begin_struct();
+    w.put_string(key);
+    w.begin_variant("u");
+    w.put_u32(v);
+}
+
+}  // namespace
+
+const Driver::Method Driver::methods_[] = {
+    {iface_dbus, "Hello", "", &Driver::hello, true},
+    {iface_dbus, "RequestName", "su", &Driver::request_name, true},
+    {iface_dbus, "ReleaseName", "s", &Driver::release_name, true},
+    {iface_dbus, "StartServiceByName", "su", &Driver::start_service_by_name, true},
+    {iface_dbus, "UpdateActivationEnvironment", "a{ss}", &Driver::update_activation_environment, true},
+    {iface_dbus, "NameHasOwner", "s", &Driver::name_has_owner, true},
+    {iface_dbus, "ListNames", "", &Driver::list_names, true},
+    {iface_dbus, "ListActivatableNames", "", &Driver::list_activatable_names, true},
+    {iface_dbus, "AddMatch", "s", &Driver::add_match, true},
+    {iface_dbus, "RemoveMatch", "s", &Driver::remove_match, true},
+    {iface_dbus, "GetNameOwner", "s", &Driver::get_name_owner, true},
+    {iface_dbus, "ListQueuedOwners", "s", &Driver::list_queued_owners, true},
+    {iface_dbus, "GetConnectionUnixUser", "s", &Driver::get_connection_unix_user, true},
+    {iface_dbus, "GetConnectionUnixProcessID", "s", &Driver::get_connection_unix_process_id, true},
+    {iface_dbus, "GetAdtAuditSessionData", "s", &Driver::get_adt_audit_session_data, true},
+    {iface_dbus, "GetConnectionSELinuxSecurityContext", "s", &Driver::get_selinux_context, true},
+    {iface_dbus, "GetConnectionCredentials", "s", &Driver::get_connection_credentials, true},
+    {iface_dbus, "ReloadConfig", "", &Driver::reload_config, true},
+    {iface_dbus, "GetId", "", &Driver::get_id, true},
+    {iface_monitoring, "BecomeMonitor", "asu", &Driver::become_monitor, false},
+    {iface_introspectable, "Introspect", "", &Driver::introspect, true},
+    {iface_peer, "Ping", "", &Driver::ping, true},
+    {iface_peer, "GetMachineId", "", &Driver::get_machine_id, true},
+    {iface_properties, "Get", "ss", &Driver::properties_get, false},
+    {iface_properties, "GetAll", "s", &Driver::properties_get_all, false},
+    {iface_properties, "Set", "ssv", &Driver::properties_set, false},
+    {iface_stats, "GetStats", "", &Driver::get_stats, false},
+    {iface_stats, "GetConnectionStats", "s", &Driver::get_connection_stats, false},
+    {iface_stats, "GetAllMatchRules", "", &Driver::get_all_match_rules, false},
+};
+
+Driver::Driver(Bus& bus) : bus_(bus) {}
+
+const char* Driver::introspection() { return introspection_xml(); }
+
+void Driver::handle(Connection& from, const MessagePtr& call) {
+    const wire::Header& h = call->header;
+    const Method* method = nullptr;
+    bool interface_known = h.interface.empty();
+    for (const auto& m : methods_) {
+        if (!h.interface.empty() && h.interface != m.interface) continue;
+        interface_known = true;
+        if (h.member == m.member) {
+            method = &m;
+            break;
+        }
+    }
+
+    Reply r;
+    if (from.state() != Connection::State::active && (!method || method->handler != &Driver::hello)) {
+        from.close("first message was not Hello");
+        return;
+    }
+    bool at_root = h.path == "/";
+    if (!method) {
+        if (!interface_known)
+            r.fail(error::unknown_interface, "Interface \"" + std::string(h.interface) + "\" does not exist");
+        else
+            r.fail(error::unknown_method,
+                   "Method \"" + std::string(h.member) + "\" with signature \"" + std::string(h.signature) +
+                       "\" on interface \"" + std::string(h.interface.empty() ? "(null)" : h.interface) +
+                       "\" doesn't exist");
+    } else if (!method->any_path && h.path != driver_path &&
+               !(at_root && (method->interface == std::string_view(iface_introspectable) ||
+                             method->interface == std::string_view(iface_peer)))) {
+        r.fail(error::unknown_object, "Object path \"" + std::string(h.path) + "\" does not exist");
+    } else if (h.signature != method->in_signature) {
+        r.fail(error::invalid_args, "Call to " + std::string(h.member) + " has wrong args (" +
+                                        std::string(h.signature) + ", expected " + method->in_signature + ")");
+    } else {
+        wire::Reader args(call->body(), h.endian);
+        (this->*(method->handler))(from, h, args, r);
+    }
+
+    if (h.flags & wire::flag::no_reply_expected) {
+        if (r.after) r.after();
+        return;
+    }
+    if (!r.error_name.empty()) {
+        wire::MessageBuilder b(wire::MessageType::error);
+        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name);
+        if (!from.unique_name.empty()) b.destination(from.unique_name);
+        b.body("s").put_string(r.error_text);
+        if (from.unique_name.empty()) {
+            // Errors before Hello completes cannot be addressed; drop them.
+            return;
+        }
+        bus_.send_from_driver(b.finish(bus_.next_driver_serial()));
+        return;
+    }
+    r.builder.reply_serial(h.serial).sender(driver_name).destination(from.unique_name);
+    bus_.send_from_driver(r.builder.finish(bus_.next_driver_serial()));
+    if (r.after) r.after();
+}
+
+Connection* Driver::lookup(std::string_view name, const char* what, Reply& r) {
+    Connection* c = bus_.resolve(name);
+    if (!c) {
+        if (!wire::is_valid_bus_name(name))
+            r.fail(error::invalid_args, "Could not get " + std::string(what) + " of name '" + std::string(name) +
+                                            "': not a valid bus name");
+        else
+            r.fail(error::name_has_no_owner,
+                   "Could not get " + std::string(what) + " of name '" + std::string(name) + "': no such name");
+    }
+    return c;
+}
+
+bool Driver::privileged(const Connection& c) const {
+    uid_t uid = c.credentials().uid;
+    return uid == 0 || uid == ::geteuid();
+}
+
+/* org.freedesktop.DBus */
+
+void Driver::hello(Connection& c, const wire::Header&, wire::Reader&, Reply& r) {
+    if (c.active()) {
+        r.fail(error::failed, "Already handled an Hello message");
+        return;
+    }
+    bus_.register_connection(c);
+    r.body("s").put_string(c.unique_name);
+    Connection* self = &c;
+    r.after = [this, self] {
+        bus_.announce({NameChange{self->unique_name, 0, self->id}});
+    };
+}
+
+void Driver::request_name(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    uint32_t flags = 0;
+    args.read_string(name);
+    args.read_u32(flags);
+    if (!wire::is_valid_bus_name(name)) {
+        r.fail(error::invalid_args, "Requested bus name \"" + std::string(name) + "\" is not valid");
+        return;
+    }
+    if (name[0] == ':') {
+        r.fail(error::invalid_args,
+               "Cannot acquire a service starting with ':' such as \"" + std::string(name) + "\"");
+        return;
+    }
+    if (name == driver_name) {
+        r.fail(error::invalid_args, "Connection \"" + c.unique_name +
+                                        "\" is not allowed to own the service \"org.freedesktop.DBus\" because "
+                                        "it is reserved for D-Bus' use only");
+        return;
+    }
+    auto& names = bus_.names();
+    if (!names.is_owner_or_queued(name, c.id) &&
+        names.count_for(c.id) >= bus_.settings().limits.max_names_per_connection) {
+        r.fail(error::limits_exceeded,
+               "Connection \"" + c.unique_name +
+                   "\" is not allowed to own more services (increase limits in configuration file if required; "
+                   "max_names_per_connection=" +
+                   std::to_string(bus_.settings().limits.max_names_per_connection) + ")");
+        return;
+    }
+    auto changes = std::make_shared<std::vector<NameChange>>();
+    auto result = names.request(name, c.id, flags, *changes);
+    r.body("u").put_u32(static_cast<uint32_t>(result));
+    if (!changes->empty()) r.after = [this, changes] { bus_.announce(*changes); };
+}
+
+void Driver::release_name(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (!wire::is_valid_bus_name(name)) {
+        r.fail(error::invalid_args, "Given bus name \"" + std::string(name) + "\" is not valid");
+        return;
+    }
+    if (name[0] == ':') {
+        r.fail(error::invalid_args,
+               "Cannot release a service starting with ':' such as \"" + std::string(name) + "\"");
+        return;
+    }
+    if (name == driver_name) {
+        r.fail(error::invalid_args,
+               "Cannot release the D-Bus service because it is owned by the bus");
+        return;
+    }
+    auto changes = std::make_shared<std::vector<NameChange>>();
+    auto result = bus_.names().release(name, c.id, *changes);
+    r.body("u").put_u32(static_cast<uint32_t>(result));
+    if (!changes->empty()) r.after = [this, changes] { bus_.announce(*changes); };
+}
+
+void Driver::list_queued_owners(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    std::vector<std::string> out;
+    if (name == driver_name) {
+        out.emplace_back(driver_name);
+    } else if (!name.empty() && name[0] == ':') {
+        if (Connection* c = bus_.resolve(name)) out.push_back(c->unique_name);
+    } else {
+        for (OwnerId id : bus_.names().owners(name))
+            if (Connection* c = bus_.find(id)) out.push_back(c->unique_name);
+    }
+    if (out.empty()) {
+        if (!wire::is_valid_bus_name(name))
+            r.fail(error::invalid_args, "Could not get owners of name '" + std::string(name) + "': not a valid bus name");
+        else
+            r.fail(error::name_has_no_owner, "Could not get owners of name '" + std::string(name) + "': no such name");
+        return;
+    }
+    put_string_array(r.body("as"), out);
+}
+
+void Driver::list_names(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    std::vector<std::string> out;
+    out.emplace_back(driver_name);
+    for (auto& n : bus_.names().names()) out.push_back(std::move(n));
+    for (const auto& [id, c] : bus_.connections())
+        if (c->active() && !c->monitor) out.push_back(c->unique_name);
+    put_string_array(r.body("as"), out);
+}
+
+void Driver::list_activatable_names(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    std::vector<std::string> out{std::string(driver_name)};
+    put_string_array(r.body("as"), out);
+}
+
+void Driver::name_has_owner(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (!wire::is_valid_bus_name(name)) {
+        r.fail(error::invalid_args, "Could not check whether name '" + std::string(name) + "' has an owner: not a valid bus name");
+        return;
+    }
+    bool has = name == driver_name || bus_.resolve(name) != nullptr;
+    r.body("b").put_bool(has);
+}
+
+void Driver::get_name_owner(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name == driver_name) {
+        r.body("s").put_string(driver_name);
+        return;
+    }
+    if (Connection* c = lookup(name, "owner", r)) r.body("s").put_string(c->unique_name);
+}
+
+void Driver::start_service_by_name(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name == driver_name || bus_.resolve(name)) {
+        r.body("u").put_u32(2);  // DBUS_START_REPLY_ALREADY_RUNNING
+        return;
+    }
+    r.fail(error::service_unknown, "The name " + std::string(name) + " was not provided by any .service files");
+}
+
+void Driver::update_activation_environment(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    if (!privileged(c)) {
+        r.fail(error::access_denied, "Connection \"" + c.unique_name +
+                                         "\" is not allowed to call UpdateActivationEnvironment");
+        return;
+    }
+    size_t end = 0;
+    args.begin_array(8, end);
+    std::vector<std::pair<std::string_view, std::string_view>> vars;
+    while (args.offset() < end) {
+        std::string_view k, v;
+        args.begin_struct();
+        args.read_string(k);
+        args.read_string(v);
+        vars.emplace_back(k, v);
+    }
+    for (auto [k, v] : vars) activation_environment[std::string(k)] = std::string(v);
+}
+
+void Driver::get_connection_unix_user(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name == driver_name) {
+        r.body("u").put_u32(::geteuid());
+        return;
+    }
+    if (Connection* c = lookup(name, "UID", r)) r.body("u").put_u32(c->credentials().uid);
+}
+
+void Driver::get_connection_unix_process_id(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name == driver_name) {
+        r.body("u").put_u32(static_cast<uint32_t>(::getpid()));
+        return;
+    }
+    if (Connection* c = lookup(name, "PID", r)) {
+        if (c->credentials().pid <= 0) {
+            r.fail(error::failed, "Could not get PID of name '" + std::string(name) + "': PID unknown");
+            return;
+        }
+        r.body("u").put_u32(static_cast<uint32_t>(c->credentials().pid));
+    }
+}
+
+void Driver::get_connection_credentials(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    PeerCredentials self;
+    const PeerCredentials* creds = nullptr;
+    if (name == driver_name) {
+        self.uid = ::geteuid();
+        self.pid = ::getpid();
+        creds = &self;
+    } else if (Connection* c = lookup(name, "credentials", r)) {
+        creds = &c->credentials();
+    } else {
+        return;
+    }
+    auto& w = r.body("a{sv}");
+    auto t = w.begin_array(8);
+    put_dict_u32(w, "UnixUserID", creds->uid);
+    if (!creds->groups.empty()) {
+        w.begin_struct();
+        w.put_string("UnixGroupIDs");
+        w.begin_variant("au");
+        auto g = w.begin_array(4);
+        for (gid_t gid : creds->groups) w.put_u32(gid);
+        w.end_array(g);
+    }
+    if (creds->pid > 0) put_dict_u32(w, "ProcessID", static_cast<uint32_t>(creds->pid));
+    if (!creds->security_label.empty()) {
+        w.begin_struct();
+        w.put_string("LinuxSecurityLabel");
+        w.begin_variant("ay");
+        auto a = w.begin_array(1);
+        for (char ch : creds->security_label) w.put_byte(static_cast<uint8_t>(ch));
+        w.put_byte(0);  // dbus-daemon includes the terminating NUL
+        w.end_array(a);
+    }
+    w.end_array(t);
+}
+
+void Driver::get_adt_audit_session_data(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name != driver_name && !lookup(name, "audit session data", r)) return;
+    r.fail(error::adt_audit_data_unknown,
+           "Could not determine audit session data for '" + std::string(name) + "'");
+}
+
+void Driver::get_selinux_context(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    if (name != driver_name && !lookup(name, "security context", r)) return;
+    r.fail(error::selinux_context_unknown,
+           "Could not determine security context for '" + std::string(name) + "'");
+}
+
+void Driver::add_match(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view text;
+    args.read_string(text);
+    std::string err;
+    auto rule = MatchRule::parse(text, &err);
+    if (!rule) {
+        r.fail(error::match_rule_invalid, err);
+        return;
+    }
+    if (bus_.matches().count(c.id) >= bus_.settings().limits.max_match_rules_per_connection) {
+        r.fail(error::limits_exceeded,
+               "Connection \"" + c.unique_name +
+                   "\" is not allowed to add more match rules (increase limits in configuration file if "
+                   "required; max_match_rules_per_connection=" +
+                   std::to_string(bus_.settings().limits.max_match_rules_per_connection) + ")");
+        return;
+    }
+    bus_.matches().add(c.id, *rule);
+}
+
+void Driver::remove_match(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view text;
+    args.read_string(text);
+    std::string err;
+    auto rule = MatchRule::parse(text, &err);
+    if (!rule) {
+        r.fail(error::match_rule_invalid, err);
+        return;
+    }
+    if (!bus_.matches().remove(c.id, *rule))
+        r.fail(error::match_rule_not_found, "The given match rule wasn't found and can't be removed");
+}
+
+void Driver::get_id(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    r.body("s").put_string(bus_.guid());
+}
+
+void Driver::reload_config(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    if (reload) {
+        std::string err = reload();
+        if (!err.empty()) r.fail(error::failed, err);
+    }
+}
+
+void Driver::become_monitor(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    if (!privileged(c)) {
+        r.fail(error::access_denied, "Connection " + c.unique_name + " (uid=" +
+                                         std::to_string(c.credentials().uid) + ") is not privileged");
+        return;
+    }
+    size_t end = 0;
+    args.begin_array(4, end);
+    std::vector<MatchRule> rules;
+    while (args.offset() < end) {
+        std::string_view text;
+        args.read_string(text);
+        std::string err;
+        auto rule = MatchRule::parse(text, &err);
+        if (!rule) {
+            r.fail(error::match_rule_invalid, err);
+            return;
+        }
+        rules.push_back(std::move(*rule));
+    }
+    uint32_t flags = 0;
+    args.read_u32(flags);
+    if (flags != 0) {
+        r.fail(error::invalid_args, "BecomeMonitor does not support any flags yet");
+        return;
+    }
+    Connection* self = &c;
+    auto shared_rules = std::make_shared<std::vector<MatchRule>>(std::move(rules));
+    r.after = [this, self, shared_rules] { bus_.make_monitor(*self, std::move(*shared_rules)); };
+}
+
+/* org.freedesktop.DBus.Introspectable, Peer, Properties */
+
+void Driver::introspect(Connection&, const wire::Header& h, wire::Reader&, Reply& r) {
+    r.body("s").put_string(h.path == driver_path ? introspection_xml() : root_introspection_xml());
+}
+
+void Driver::ping(Connection&, const wire::Header&, wire::Reader&, Reply&) {}
+
+void Driver::get_machine_id(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    std::string id = read_machine_id();
+    if (id.empty()) {
+        r.fail(error::failed, "Unable to load the machine UUID");
+        return;
+    }
+    r.body("s").put_string(id);
+}
+
+void Driver::put_property(wire::Writer& w, std::string_view name) {
+    if (name == "Features") {
+        w.begin_variant("as");
+        put_string_array(w, features);
+    } else {
+        w.begin_variant("as");
+        put_string_array(w, {iface_monitoring, iface_stats, "org.kdbusd.Bus1"});
+    }
+}
+
+void Driver::properties_get(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view iface, name;
+    args.read_string(iface);
+    args.read_string(name);
+    if (iface != iface_dbus) {
+        r.fail(error::unknown_interface, "Interface \"" + std::string(iface) + "\" does not exist");
+        return;
+    }
+    if (name != "Features" && name != "Interfaces") {
+        r.fail(error::unknown_property, "Property \"" + std::string(name) + "\" does not exist on interface \"" +
+                                            std::string(iface) + "\"");
+        return;
+    }
+    put_property(r.body("v"), name);
+}
+
+void Driver::properties_get_all(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view iface;
+    args.read_string(iface);
+    auto& w = r.body("a{sv}");
+    auto t = w.begin_array(8);
+    if (iface == iface_dbus || iface.empty()) {
+        for (const char* name : {"Features", "Interfaces"}) {
+            w.begin_struct();
+            w.put_string(name);
+            put_property(w, name);
+        }
+    }
+    w.end_array(t);
+    if (!iface.empty() && iface != iface_dbus) {
+        r.fail(error::unknown_interface, "Interface \"" + std::string(iface) + "\" does not exist");
+    }
+}
+
+void Driver::properties_set(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view iface, name;
+    args.read_string(iface);
+    args.read_string(name);
+    if (iface != iface_dbus) {
+        r.fail(error::unknown_interface, "Interface \"" + std::string(iface) + "\" does not exist");
+        return;
+    }
+    if (name != "Features" && name != "Interfaces") {
+        r.fail(error::unknown_property, "Property \"" + std::string(name) + "\" does not exist");
+        return;
+    }
+    r.fail(error::property_read_only, "Property \"" + std::string(name) + "\" is read-only");
+}
+
+/* org.freedesktop.DBus.Debug.Stats */
+
+void Driver::get_stats(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    auto& w = r.body("a{sv}");
+    auto t = w.begin_array(8);
+    put_dict_u32(w, "Serial", bus_.next_driver_serial());
+    put_dict_u32(w, "ActiveConnections", static_cast<uint32_t>(bus_.connections().size()));
+    put_dict_u32(w, "MatchRules", static_cast<uint32_t>(bus_.matches().total()));
+    put_dict_u32(w, "BusNames", static_cast<uint32_t>(bus_.names().names().size()));
+    put_dict_u32(w, "MessagesRouted", static_cast<uint32_t>(bus_.stats().messages_routed));
+    put_dict_u32(w, "DeliveriesDropped", static_cast<uint32_t>(bus_.stats().deliveries_dropped));
+    w.end_array(t);
+}
+
+void Driver::get_connection_stats(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    args.read_string(name);
+    Connection* c = lookup(name, "statistics", r);
+    if (!c) return;
+    auto& w = r.body("a{sv}");
+    auto t = w.begin_array(8);
+    put_dict_u32(w, "Serial", bus_.next_driver_serial());
+    w.begin_struct();
+    w.put_string("UniqueName");
+    w.begin_variant("s");
+    w.put_string(c->unique_name);
+    put_dict_u32(w, "OutgoingMessages", static_cast<uint32_t>(c->queued_messages()));
+    put_dict_u32(w, "OutgoingBytes", static_cast<uint32_t>(c->queued_bytes()));
+    put_dict_u32(w, "MatchRules", static_cast<uint32_t>(bus_.matches().count(c->id)));
+    put_dict_u32(w, "BusNames", static_cast<uint32_t>(bus_.names().names_owned_by(c->id).size()));
+    w.end_array(t);
+}
+
+void Driver::get_all_match_rules(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+    auto& w = r.body("a{sas}");
+    auto t = w.begin_array(8);
+    for (const auto& [id, c] : bus_.connections()) {
+        auto rules = bus_.matches().rules_of(id);
+        if (rules.empty()) continue;
+        w.begin_struct();
+        w.put_string(c->unique_name);
+        put_string_array(w, rules);
+    }
+    w.end_array(t);
+}
+
+}  // namespace kdbus::daemon
