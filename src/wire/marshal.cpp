@@ -36,24 +36,24 @@ T load(const uint8_t* p, Endian e) {
     return v;
 }
 
-template <typename T>
-void store_le(std::vector<uint8_t>& buf, T v) {
-    if constexpr (!native_little) {
-        if constexpr (sizeof(T) == 2) v = static_cast<T>(__builtin_bswap16(static_cast<uint16_t>(v)));
-        if constexpr (sizeof(T) == 4) v = static_cast<T>(__builtin_bswap32(static_cast<uint32_t>(v)));
-        if constexpr (sizeof(T) == 8) v = static_cast<T>(__builtin_bswap64(static_cast<uint64_t>(v)));
-    }
-    size_t at = buf.size();
-    buf.resize(at + sizeof v);
-    std::memcpy(buf.data() + at, &v, sizeof v);
-}
-
 /* The size of a fixed type equals its alignment. */
 inline size_t fixed_size(char c) { return type_alignment(c); }
 
 }  // namespace
 
 /* ---- Writer ---- */
+
+template <typename T>
+void Writer::store(T v) {
+    if (swap_) {
+        if constexpr (sizeof(T) == 2) v = __builtin_bswap16(v);
+        if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
+        if constexpr (sizeof(T) == 8) v = __builtin_bswap64(v);
+    }
+    size_t at = buf_.size();
+    buf_.resize(at + sizeof v);
+    std::memcpy(buf_.data() + at, &v, sizeof v);
+}
 
 void Writer::align(size_t alignment) {
     size_t padded = (buf_.size() + alignment - 1) & ~(alignment - 1);
@@ -63,11 +63,11 @@ void Writer::align(size_t alignment) {
 void Writer::put_byte(uint8_t v) { buf_.push_back(v); }
 void Writer::put_bool(bool v) { put_u32(v ? 1 : 0); }
 void Writer::put_i16(int16_t v) { put_u16(static_cast<uint16_t>(v)); }
-void Writer::put_u16(uint16_t v) { align(2); store_le(buf_, v); }
+void Writer::put_u16(uint16_t v) { align(2); store(v); }
 void Writer::put_i32(int32_t v) { put_u32(static_cast<uint32_t>(v)); }
-void Writer::put_u32(uint32_t v) { align(4); store_le(buf_, v); }
+void Writer::put_u32(uint32_t v) { align(4); store(v); }
 void Writer::put_i64(int64_t v) { put_u64(static_cast<uint64_t>(v)); }
-void Writer::put_u64(uint64_t v) { align(8); store_le(buf_, v); }
+void Writer::put_u64(uint64_t v) { align(8); store(v); }
 void Writer::put_double(double v) { put_u64(std::bit_cast<uint64_t>(v)); }
 void Writer::put_unix_fd(uint32_t index) { put_u32(index); }
 
@@ -94,7 +94,7 @@ Writer::ArrayToken Writer::begin_array(size_t element_alignment) {
 
 void Writer::end_array(ArrayToken token) {
     auto length = static_cast<uint32_t>(buf_.size() - token.data_offset);
-    if constexpr (!native_little) length = __builtin_bswap32(length);
+    if (swap_) length = __builtin_bswap32(length);
     std::memcpy(buf_.data() + token.length_offset, &length, 4);
 }
 

@@ -1,6 +1,7 @@
 /* D-Bus marshalling: aligned values in either byte order */
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -12,13 +13,17 @@ namespace kdbus::wire {
 enum class Endian : uint8_t { little = 'l', big = 'B' };
 
 /*
- * Appends values to a byte vector in little-endian order, aligning each to
- * its natural boundary relative to the start of the vector (which must be
- * the start of the message, or of something 8-aligned within it).
+ * Appends values to a byte vector in little-endian order (or the given
+ * one), aligning each to its natural boundary relative to the start of the
+ * vector (which must be the start of the message, or of something 8-aligned
+ * within it).
  */
 class Writer {
 public:
     Writer() = default;
+    /* For values that go into a message of the other byte order, e.g. a
+     * header field added to a forwarded big-endian message. */
+    explicit Writer(Endian endian) : swap_(endian != native_endian()) {}
 
     void align(size_t alignment);
     void put_byte(uint8_t v);
@@ -59,7 +64,14 @@ public:
     const std::vector<uint8_t>& bytes() const { return buf_; }
 
 private:
+    static Endian native_endian() {
+        return std::endian::native == std::endian::little ? Endian::little : Endian::big;
+    }
+    template <typename T>
+    void store(T v);
+
     std::vector<uint8_t> buf_;
+    bool swap_ = std::endian::native != std::endian::little;
 };
 
 /*

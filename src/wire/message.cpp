@@ -71,6 +71,12 @@ public:
         u32(v);
     }
 
+    void raw_fields(std::span<const uint8_t> fields) {
+        if (fields.empty()) return;
+        align(8);
+        out_.insert(out_.end(), fields.begin(), fields.end());
+    }
+
     /* Patches the array length and pads to 8 for the body. */
     void finish() {
         auto length = static_cast<uint32_t>(out_.size() - base_ - fixed_header_size);
@@ -108,7 +114,7 @@ private:
 
 /* Only the fields the specification defines, in code order, with `sender`. */
 void append_header(const Header& h, std::string_view sender, uint32_t body_length,
-                   std::vector<uint8_t>& out) {
+                   std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out) {
     HeaderEmitter e(out, h.endian);
     e.fixed(h, body_length);
     e.string_field(HeaderField::path, 'o', h.path);
@@ -120,6 +126,7 @@ void append_header(const Header& h, std::string_view sender, uint32_t body_lengt
     e.string_field(HeaderField::sender, 's', sender);
     e.signature_field(h.signature);
     e.u32_field(HeaderField::unix_fds, h.unix_fds);
+    e.raw_fields(extra_fields);
     e.finish();
 }
 
@@ -290,7 +297,12 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
 }
 
 void build_forward_header(const Header& h, std::string_view sender, std::vector<uint8_t>& out) {
-    append_header(h, sender, h.body_length, out);
+    append_header(h, sender, h.body_length, {}, out);
+}
+
+void build_forward_header(const Header& h, std::string_view sender,
+                          std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out) {
+    append_header(h, sender, h.body_length, extra_fields, out);
 }
 
 /* ---- MessageBuilder ---- */
@@ -328,7 +340,7 @@ std::vector<uint8_t> MessageBuilder::finish(uint32_t serial) const {
     h.unix_fds = unix_fds_;
     std::vector<uint8_t> out;
     out.reserve(fixed_header_size + 128 + body_.size());
-    append_header(h, sender_, static_cast<uint32_t>(body_.size()), out);
+    append_header(h, sender_, static_cast<uint32_t>(body_.size()), {}, out);
     out.insert(out.end(), body_.bytes().begin(), body_.bytes().end());
     return out;
 }

@@ -106,6 +106,14 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out);
 void build_forward_header(const Header& h, std::string_view sender, std::vector<uint8_t>& out);
 
 /*
+ * The same, with `extra_fields` appended to the header field array: whole
+ * (yv) structs in h.endian, marshalled from an 8-aligned offset (e.g. with
+ * Writer(h.endian)), such as kdbusd's metadata field for this receiver.
+ */
+void build_forward_header(const Header& h, std::string_view sender,
+                          std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out);
+
+/*
  * Builds messages that originate in the bus itself (driver replies, errors
  * and signals) and messages in tests. Always little-endian.
  *

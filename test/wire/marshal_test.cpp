@@ -127,8 +127,10 @@ INSTANTIATE_TEST_SUITE_P(BothByteOrders, RoundTrip, ::testing::Values(Endian::li
                              return std::string(info.param == Endian::little ? "little" : "big");
                          });
 
-TEST(Writer, MatchesIndependentEncoder) {
-    Writer w;
+class WriterEncoding : public ::testing::TestWithParam<Endian> {};
+
+TEST_P(WriterEncoding, MatchesIndependentEncoder) {
+    Writer w(GetParam());
     w.put_byte(0xab);
     w.put_bool(true);
     w.put_i16(-2);
@@ -156,9 +158,20 @@ TEST(Writer, MatchesIndependentEncoder) {
     w.put_raw(three);
     w.end_array(y);
 
-    Raw r(Endian::little);
+    Raw r(GetParam());
     encode_all(r);
     EXPECT_EQ(w.bytes(), r.b);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothByteOrders, WriterEncoding,
+                         ::testing::Values(Endian::little, Endian::big), [](const auto& info) {
+                             return std::string(info.param == Endian::little ? "little" : "big");
+                         });
+
+TEST(Writer, DefaultIsLittleEndian) {
+    Writer w;
+    w.put_u32(0x01020304);
+    EXPECT_EQ(w.bytes(), (std::vector<uint8_t>{4, 3, 2, 1}));
 }
 
 TEST(Writer, EmptyArrayKeepsElementPadding) {

@@ -392,6 +392,39 @@ TEST(ParseMessage, EmptySignatureFieldMeansNoBody) {
     EXPECT_EQ(parse(call(Endian::little, [](Raw& r) { r.field_sig(SIGNATURE, ""); })), nullptr);
 }
 
+TEST(ParseMessage, SurvivesEveryBitFlipAndTruncation) {
+    // Not a validity oracle, a memory-safety one (run under sanitizers):
+    // whatever the bytes, parsing returns.
+    for (Endian e : {Endian::little, Endian::big}) {
+        auto msg = assemble(e, CALL, 7, [](Raw& r) {
+            r.field_str(PATH, 'o', "/a/b");
+            r.field_str(MEMBER, 's', "M");
+            r.field_sig(SIGNATURE, "a{sv}(yd)as");
+        }, body_of(e, [](Raw& r) {
+            size_t a = r.begin_array(8);
+            r.align(8); r.str("k"); r.sig("ay");
+            size_t b = r.begin_array(1); r.y(1); r.y(2); r.end_array(b);
+            r.end_array(a);
+            r.align(8); r.y(3); r.d(1.5);
+            size_t c = r.begin_array(4); r.str("x"); r.str("yz"); r.end_array(c);
+        }));
+        ASSERT_EQ(parse(msg), nullptr);
+        unsigned rejected = 0;
+        for (size_t i = 0; i < msg.size(); ++i) {
+            for (int bit = 0; bit < 8; ++bit) {
+                auto m = msg;
+                m[i] ^= static_cast<uint8_t>(1 << bit);
+                rejected += parse(m) != nullptr;
+            }
+        }
+        EXPECT_GT(rejected, msg.size() * 4);  // most corruption is caught
+        for (size_t n = 0; n < msg.size(); ++n) {
+            std::vector<uint8_t> cut(msg.begin(), msg.begin() + n);
+            EXPECT_NE(parse(cut), nullptr);
+        }
+    }
+}
+
 /* ---- forwarding ---- */
 
 class Forward : public ::testing::TestWithParam<Endian> {};
@@ -457,6 +490,44 @@ TEST_P(Forward, ErrorKeepsReplySerialAndErrorName) {
     EXPECT_EQ(f.reply_serial, 4u);
     EXPECT_EQ(f.sender, ":1.3");
     EXPECT_EQ(field_codes(out), (std::vector<uint8_t>{ERROR_NAME, REPLY_SERIAL, DESTINATION, SENDER}));
+}
+
+TEST_P(Forward, AppendsExtraFieldsInTheMessageByteOrder) {
+    Endian e = GetParam();
+    auto msg = assemble(e, SIGNAL, 3, [](Raw& r) {
+        r.field_str(PATH, 'o', "/a");
+        r.field_str(INTERFACE, 's', "a.b");
+        r.field_str(MEMBER, 's', "C");
+        r.field_sig(SIGNATURE, "u");
+    }, body_of(e, [](Raw& r) { r.u32(0xabcdef); }));
+    Header h;
+    ASSERT_EQ(parse_message(msg, h), nullptr);
+
+    // kdbusd's metadata field: (y v) with v = a{sv} {"Pids": (uuu)}.
+    Writer meta(e);
+    meta.begin_struct();
+    meta.put_byte(metadata_field_code);
+    meta.begin_variant("a{sv}");
+    auto a = meta.begin_array(8);
+    meta.begin_struct();
+    meta.put_string("Pids");
+    meta.begin_variant("(uuu)");
+    meta.begin_struct();
+    meta.put_u32(10); meta.put_u32(11); meta.put_u32(1);
+    meta.end_array(a);
+
+    std::vector<uint8_t> out;
+    build_forward_header(h, ":1.4", meta.bytes(), out);
+    out.insert(out.end(), msg.begin() + h.body_offset, msg.end());
+    Header f;
+    ASSERT_EQ(parse_message(out, f), nullptr);
+    EXPECT_EQ(f.sender, ":1.4");
+    EXPECT_EQ(field_codes(out), (std::vector<uint8_t>{PATH, INTERFACE, MEMBER, SENDER, SIGNATURE,
+                                                      metadata_field_code}));
+    Reader body{std::span(out).subspan(f.body_offset), e};
+    uint32_t u;
+    ASSERT_TRUE(body.read_u32(u));
+    EXPECT_EQ(u, 0xabcdefu);
 }
 
 INSTANTIATE_TEST_SUITE_P(BothByteOrders, Forward, ::testing::Values(Endian::little, Endian::big),
