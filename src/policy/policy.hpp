@@ -39,7 +39,8 @@ struct Peer {
 };
 
 /* A decision and the rule that made it (nullptr: no rule matched, so the
- * default "deny" applied). */
+ * default "deny" applied). `rule` points into the Policy and lives as long
+ * as it does (a ConnectionPolicy keeps its Policy alive). */
 struct Decision {
     bool allowed = false;
     const Rule* rule = nullptr;
