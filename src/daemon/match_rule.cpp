@@ -31,8 +31,8 @@ struct Token {
  * backslash before anything else stays a backslash.
  *
  * Two deliberate differences from dbus-daemon, which silently truncated the
- * rule in both cases: an empty key (",," or "=x") is an error, and there is
- * no limit of 16 keys (the 1024-byte limit bounds the work).
+ * rule in both cases: an empty key ("=x") is an error, and there is no limit
+ * of 16 keys (the 1024-byte limit bounds the work).
  */
 bool tokenize(std::string_view text, std::vector<Token>& tokens, std::string* error) {
     size_t pos = 0;
