@@ -89,7 +89,7 @@ int run_payload(const Options &options) {
     DaemonProbe probe(options.pids);
     CpuMeter meter(probe);
     LatencySamples s = against_service(options, payload_call(body, options.memfd),
-                                       options.warmup >= 0 ? options.warmup : 2, 3, meter);
+                                       options.warmup >= 0 ? options.warmup : 1, 2, meter);
     ResultLine line("payload", options.label);
     line.add_text("mode", mode(options)).add_text("via", options.memfd ? "memfd" : "inline");
     line.add("size", body.size()).add("calls", s.calls).add("secs", s.seconds, 3);
