@@ -13,6 +13,9 @@
 #include "kdbus/attach_flags.hpp"
 #include "metadata/delivery.hpp"
 #include "metadata/namespace_view.hpp"
+#include "metadata/serialize.hpp"
+#include "kdbus/metadata.hpp"
+#include "wire/message.hpp"
 
 namespace kdbus::metadata {
 namespace {
@@ -94,6 +97,48 @@ TEST(NamespaceView, CapsRuleFollowsTheUsernsTree) {
     EXPECT_EQ(NamespaceView::daemon().caps(host, 1000), NamespaceView::CapsView::verbatim);
 }
 
+/* What a receiver in a child user and pid namespace finds in field 128
+ * (kdbus test-metadata-ns: CREDS 65534 and PIDS 0 for a host sender). */
+std::optional<Metadata> stamp_for(const NamespaceView& view, const MessageMetadata& md) {
+    wire::MessageBuilder b(wire::MessageType::signal);
+    b.path("/a").interface("org.example.I").member("Sig");
+    auto original = b.finish(1);
+    wire::Header h;
+    EXPECT_EQ(wire::parse_message(original, h), nullptr);
+    std::vector<uint8_t> out;
+    wire::build_forward_header(h, ":1.1", out);
+    EXPECT_TRUE(append_metadata_field(out, h.endian, md, attach::all, view));
+    return read_metadata(out.data(), out.size());
+}
+
+TEST(NamespaceView, SerializedItemsAreTranslated) {
+    UsernsChild c;
+    MessageMetadata md;
+    md.present = attach::creds | attach::auxgroups | attach::audit | attach::pids;
+    md.ids = {1000, 0, 1005, 0xffffffffu, 2000, 0, 2009, 2010};
+    md.auxgroups = {2001, 5};
+    md.loginuid = 0;
+    md.sessionid = 9;
+    md.pid = ::getpid();
+    md.ppid = ::getppid();
+
+    auto got = stamp_for(c.view(), md);
+    ASSERT_TRUE(got && got->creds && got->audit && got->pids);
+    EXPECT_EQ(got->creds->uid, 0u);
+    EXPECT_EQ(got->creds->euid, 65534u);
+    EXPECT_EQ(got->creds->suid, 5u);
+    EXPECT_EQ(got->creds->fsuid, 0xffffffffu);
+    EXPECT_EQ(got->creds->gid, 0u);
+    EXPECT_EQ(got->creds->egid, 65534u);
+    EXPECT_EQ(got->creds->sgid, 9u);
+    EXPECT_EQ(got->creds->fsgid, 65534u);
+    EXPECT_EQ(got->auxgroups, (std::vector<uint32_t>{1, 65534}));
+    EXPECT_EQ(got->audit->loginuid, 0xffffffffu);
+    EXPECT_EQ(got->audit->sessionid, 9u);
+    /* Same pid namespace as us: pids stay. */
+    EXPECT_EQ(got->pids->pid, static_cast<uint32_t>(::getpid()));
+}
+
 /* A process that is pid 1 of a new pid namespace; reported() is its pid
  * as we see it, pid() its parent's (outside that namespace). */
 struct PidnsChild {
@@ -125,6 +170,21 @@ TEST(NamespaceView, PidsTranslateIntoChildPidns) {
     EXPECT_TRUE(v->proc_readable(init));
     EXPECT_EQ(delivered_mask(attach::all, 0, *v, ::getpid()), attach::implicit);
     EXPECT_EQ(delivered_mask(attach::all, 0, *v, init), attach::all);
+
+    MessageMetadata md;
+    md.present = attach::pids;
+    md.pid = ::getpid();
+    md.ppid = ::getppid();
+    auto got = stamp_for(*v, md);
+    ASSERT_TRUE(got && got->pids);
+    EXPECT_EQ(got->pids->pid, 0u);
+    EXPECT_EQ(got->pids->ppid, 0u);
+    md.pid = init;
+    md.ppid = c.child.pid();
+    got = stamp_for(*v, md);
+    ASSERT_TRUE(got && got->pids);
+    EXPECT_EQ(got->pids->pid, 1u);
+    EXPECT_EQ(got->pids->ppid, 0u);  // its parent lives outside
 }
 
 TEST(NamespaceView, HidepidHidesOtherProcesses) {
