@@ -58,6 +58,22 @@ std::string Received::describe() const {
   return s + "]";
 }
 
+std::string Received::brief() const {
+  std::string joined;
+  for (const auto& a : args) joined += (joined.empty() ? "" : ",") + a;
+  switch (type) {
+    case SD_BUS_MESSAGE_METHOD_RETURN: return "return(" + joined + ")";
+    case SD_BUS_MESSAGE_METHOD_ERROR: return "error(" + error_name + ")";
+    default: return member + "(" + joined + ")";
+  }
+}
+
+std::vector<std::string> briefs(const std::vector<Received>& messages) {
+  std::vector<std::string> out;
+  for (const auto& m : messages) out.push_back(m.brief());
+  return out;
+}
+
 uint32_t CallResult::u32() const {
   if (!ok()) throw std::runtime_error("call failed: " + describe());
   uint32_t v = 0;
@@ -74,6 +90,14 @@ std::string CallResult::str() const {
   check(sd_bus_message_read_basic(reply.get(), type, &s), "read string");
   sd_bus_message_rewind(reply.get(), 1);
   return s;
+}
+
+bool CallResult::boolean() const {
+  if (!ok()) throw std::runtime_error("call failed: " + describe());
+  int v = 0;
+  check(sd_bus_message_read(reply.get(), "b", &v), "read b");
+  sd_bus_message_rewind(reply.get(), 1);
+  return v != 0;
 }
 
 std::vector<std::string> CallResult::strings() const {
@@ -259,6 +283,13 @@ std::function<bool(const Received&)> is_signal(std::string interface, std::strin
 std::function<bool(const Received&)> is_method_call(std::string member) {
   return [member = std::move(member)](const Received& r) {
     return r.type == SD_BUS_MESSAGE_METHOD_CALL && r.member == member;
+  };
+}
+
+std::function<bool(const Received&)> is_name_signal(std::string member, std::string name) {
+  return [member = std::move(member), name = std::move(name)](const Received& r) {
+    return r.is_signal(kDriverInterface, member) && r.sender == kDriverName && !r.args.empty() &&
+           r.args[0] == name;
   };
 }
 

@@ -40,7 +40,13 @@ struct Received {
     return type == SD_BUS_MESSAGE_SIGNAL && interface == iface && member == name;
   }
   std::string describe() const;
+  // Compact form for order assertions: "Member(arg,arg)" for signals and
+  // calls, "return(args)" and "error(Name)" for replies.
+  std::string brief() const;
 };
+
+// brief() of each message.
+std::vector<std::string> briefs(const std::vector<Received>& messages);
 
 // Outcome of a method call: a reply, or an error name and text.
 struct CallResult {
@@ -53,6 +59,7 @@ struct CallResult {
   // Reads the single basic argument of the reply (asserting its type).
   uint32_t u32() const;
   std::string str() const;
+  bool boolean() const;
   std::vector<std::string> strings() const;  // reply of signature "as"
 };
 
@@ -156,5 +163,7 @@ class SdBusPeer {
 // Predicates for wait_for / take_until.
 std::function<bool(const Received&)> is_signal(std::string interface, std::string member);
 std::function<bool(const Received&)> is_method_call(std::string member);
+// A driver signal (NameAcquired, NameLost) whose first argument is name.
+std::function<bool(const Received&)> is_name_signal(std::string member, std::string name);
 
 }  // namespace kdbusd::itest
