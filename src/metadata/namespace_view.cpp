@@ -169,6 +169,7 @@ std::optional<NamespaceView> NamespaceView::capture(const Pidfd& pidfd, pid_t pi
 
     /* hidepid of the /proc the receiver sees; without one it cannot read
      * anything about other processes itself. */
+    v.has_proc_ = false;  // unless shown otherwise: consent is then required
     if (auto mounts = dir->read("mounts", 1024 * 1024)) {
         auto pm = parse_proc_mount(*mounts);
         v.has_proc_ = pm.has_value();
