@@ -73,7 +73,7 @@ struct Config {
     std::vector<ServiceDir> servicedirs;  // resolved, deduplicated, in order
     std::optional<std::string> servicehelper;
     Limits limits;
-    std::shared_ptr<const Policy> policy;
+    std::shared_ptr<const Policy> policy = std::make_shared<const Policy>();
 
     /* <includedir>s that existed: dbus-daemon watches them for changes. */
     std::vector<std::string> conf_dirs;

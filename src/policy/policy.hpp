@@ -99,16 +99,20 @@ public:
     bool can_own(std::string_view name) const;
     Decision check_own(std::string_view name) const;
 
-    /* May this connection send `m` to `receiver` (nullptr: to the driver,
-     * or to a service being activated)? `requested_reply`: `m` is the
-     * expected reply to a call the receiver made. */
+    /* May this connection send `m` to `receiver`? `receiver` is the
+     * connection `m` is about to be delivered to — for an eavesdropper or a
+     * broadcast recipient, that one (dbus-daemon checks the sender's send
+     * rules against each proposed recipient); nullptr for the driver, or
+     * for a service being activated. `requested_reply`: `m` is the expected
+     * reply to a call the receiver made. */
     Decision check_send(const MessageFacts& m, const NameOwnership* receiver,
                         bool requested_reply) const;
 
     /* May this connection receive `m` from `sender` (nullptr: from the
-     * driver)? `eavesdropping`: it is neither the addressed recipient nor is
-     * `m` a broadcast (dbus-daemon: addressed != proposed recipient and the
-     * message has a destination). */
+     * driver)? `eavesdropping`: it is not the addressed recipient of a
+     * message that has a destination (dbus-daemon: addressed != proposed
+     * recipient and the message has a destination); only <allow
+     * eavesdrop="true"> rules then let it through. */
     Decision check_receive(const MessageFacts& m, const NameOwnership* sender,
                            bool requested_reply, bool eavesdropping) const;
 
