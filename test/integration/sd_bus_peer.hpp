@@ -110,15 +110,16 @@ class SdBusPeer {
   uint64_t send_message(MessagePtr msg, int build_result = 0);
 
   // Broadcasts a signal (or unicasts it if destination is non-null).
+  // Returns its cookie.
   template <typename... Args>
-  void emit(const char* destination, const char* path, const char* interface, const char* member,
+  uint64_t emit(const char* destination, const char* path, const char* interface, const char* member,
             const char* types = nullptr, Args... args) {
     sd_bus_message* m = nullptr;
     int r = sd_bus_message_new_signal(bus_, &m, path, interface, member);
     MessagePtr msg(m);
     if (r >= 0 && destination) r = sd_bus_message_set_destination(m, destination);
     if (r >= 0 && types) r = sd_bus_message_append(m, types, args...);
-    send_message(std::move(msg), r);
+    return send_message(std::move(msg), r);
   }
 
   // Replies to a recorded method call.
