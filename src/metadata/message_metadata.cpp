@@ -67,13 +67,32 @@ std::string cgroup_path(std::string_view text) {
 
 /* Returns the bits it captured. */
 uint64_t read_process(MessageMetadata& md, uint64_t wanted, const Pidfd& pidfd, pid_t pid) {
-    if (!(wanted & process_items)) return 0;
-    auto dir = ProcDir::open(pidfd, pid);
-    if (!dir) return 0;
+    wanted &= process_items;
+    if (!wanted || !pidfd) return 0;
 
+    /* CREDS and PIDS come from one PIDFD_GET_INFO (≥ 6.13), which is
+     * race-free by itself and needs no /proc at all: the common case of a
+     * receiver asking for the implicit items costs one syscall. */
     uint64_t got = 0;
     std::optional<kernel::pidfd_info> info;
-    if (wanted & (attach::creds | attach::pids)) info = pidfd.info();
+    if (wanted & (attach::creds | attach::pids)) {
+        info = pidfd.info();
+        if (info && static_cast<pid_t>(info->tgid) != pid) return 0;  // not the process we were told
+        if (info && !(wanted & ~(attach::creds | attach::pids))) {
+            if (wanted & attach::creds)
+                md.ids = {info->ruid, info->euid, info->suid, info->fsuid,
+                          info->rgid, info->egid, info->sgid, info->fsgid};
+            if (wanted & attach::pids) {
+                md.pid = pid;
+                md.tid = 0;
+                md.ppid = static_cast<pid_t>(info->ppid);
+            }
+            return wanted;
+        }
+    }
+
+    auto dir = ProcDir::open(pidfd, pid);
+    if (!dir) return 0;
     std::optional<std::string> status;
     if ((wanted & (attach::auxgroups | attach::caps)) || ((wanted & (attach::creds | attach::pids)) && !info))
         status = dir->read("status");
