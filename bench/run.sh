@@ -78,7 +78,7 @@ if [ $quick = 1 ]; then
     dur=0.2 dur_payload=0.1 signals_100=300 signals_8=2000 signals_matches=300 idle_sizes="1000"
     : "${placements:=1cpu}"
 else
-    dur=1.0 dur_payload=0.5 signals_100=3000 signals_8=20000 signals_matches=2000 idle_sizes="1000 10000"
+    dur=1.0 dur_payload=0.5 signals_100=1000 signals_8=5000 signals_matches=1000 idle_sizes="1000 10000"
     : "${placements:=1cpu,unpinned}"
 fi
 
