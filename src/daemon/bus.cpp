@@ -152,6 +152,7 @@ void Bus::register_connection(Connection& c) {
     if (it == unregistered_.end()) return;
     c.id = next_id_++;
     c.unique_name = ":1." + std::to_string(c.id);
+    c.activate();
     by_id_.emplace(c.id, it->second);
     unregistered_.erase(it);
 }

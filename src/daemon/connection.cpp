@@ -66,6 +66,11 @@ void Connection::start_auth_timer() {
     });
 }
 
+void Connection::activate() {
+    state_ = State::active;
+    auth_timer_.cancel();
+}
+
 void Connection::arm_read() {
     if (read_armed_ || state_ == State::closed) return;
     read_armed_ = true;

@@ -58,6 +58,9 @@ public:
     /* Disconnects (idempotent); the bus forgets the connection. */
     void close(const char* reason);
 
+    /* Hello succeeded: the connection now has a unique name. */
+    void activate();
+
     State state() const { return state_; }
     bool active() const { return state_ == State::active; }
     const PeerCredentials& credentials() const { return creds_; }

@@ -25,7 +25,6 @@ constexpr const char* iface_introspectable = "org.freedesktop.DBus.Introspectabl
 constexpr const char* iface_peer = "org.freedesktop.DBus.Peer";
 constexpr const char* iface_properties = "org.freedesktop.DBus.Properties";
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 const char* introspection_xml() {
     return R"(<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"

@@ -66,6 +66,7 @@ struct MatchRegistry::Impl {
     struct Index {
         TextMap<Bucket> by_member, by_interface, by_path, by_sender;
         Bucket unindexed;
+        size_t rules = 0;  // distinct rules in all buckets
     };
 
     std::unordered_map<MatchOwner, OwnerRecord> owners;
@@ -99,6 +100,7 @@ struct MatchRegistry::Impl {
                 it = map->emplace(std::string(key), Bucket{}).first;
             bucket = &it->second;  // stable: unordered_map nodes do not move
         }
+        ++index.rules;
         rule.map = map;
         rule.bucket = bucket;
         rule.slot = bucket->size();
@@ -111,10 +113,10 @@ struct MatchRegistry::Impl {
         bucket[rule.slot] = last;
         last->slot = rule.slot;
         bucket.pop_back();
-        if (bucket.empty() && rule.map != nullptr) {
-            Index& index = rule.rule.eavesdrop ? eavesdrop : plain;
+        Index& index = rule.rule.eavesdrop ? eavesdrop : plain;
+        --index.rules;
+        if (bucket.empty() && rule.map != nullptr)
             rule.map->erase(rule.map->find(bucket_key(index, rule.rule).second));
-        }
         rule.bucket = nullptr;
         rule.map = nullptr;
     }
@@ -228,6 +230,9 @@ size_t MatchRegistry::total() const {
 void MatchRegistry::collect(const MatchInput& in, bool eavesdrop_only,
                             std::vector<MatchOwner>& out) const {
     Impl& d = *impl_;
+    // Unicasts ask for eavesdroppers, and usually there are none.
+    if (d.eavesdrop.rules == 0 && (eavesdrop_only || d.plain.rules == 0))
+        return;
     ++d.generation;  // a fresh stamp: no owner is collected yet
     MessageArgs args(in);
     if (!eavesdrop_only)

@@ -25,6 +25,8 @@ struct NameChange {
     std::string name;
     OwnerId old_owner = 0;
     OwnerId new_owner = 0;
+
+    bool operator==(const NameChange&) const = default;
 };
 
 enum class RequestNameResult : uint32_t {
