@@ -201,6 +201,11 @@ bool Reader::read_string(std::string_view& v) {
     return true;
 }
 
+bool Reader::read_name(std::string_view& v) {
+    uint32_t length;
+    return read_u32(length) && read_raw_string(length, v);
+}
+
 bool Reader::read_object_path(std::string_view& v) {
     uint32_t length;
     if (!read_u32(length) || !read_raw_string(length, v)) return false;

@@ -99,6 +99,9 @@ public:
     bool read_double(double& v);
     bool read_unix_fd(uint32_t& index) { return read_u32(index); }
     bool read_string(std::string_view& v);
+    /* A string's bytes without the UTF-8 and NUL checks, for callers that
+     * check a stricter ASCII syntax (bus, interface and member names). */
+    bool read_name(std::string_view& v);
     bool read_object_path(std::string_view& v);
     bool read_signature(std::string_view& v);
 

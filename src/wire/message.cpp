@@ -2,6 +2,7 @@
  * (D-Bus specification, "Message Format") */
 #include "wire/message.hpp"
 
+#include <array>
 #include <bit>
 #include <cstring>
 
@@ -31,24 +32,61 @@ uint32_t load_u32(const uint8_t* p, Endian e) {
 constexpr size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
 
 /*
- * Writes a message header in either byte order into a vector that may
- * already hold other data; alignment is relative to where the header
- * starts. Shared by forwarding and by MessageBuilder so the two cannot
- * disagree about the layout.
+ * Writes a message header in either byte order at the end of a vector that
+ * may already hold other data; alignment is relative to where the header
+ * starts. Two passes over the same field list: the first only measures, so
+ * the vector grows once (zero-filled, which provides every padding byte)
+ * and the second stores through a plain pointer. Shared by forwarding and
+ * MessageBuilder so the two cannot disagree about the layout.
  */
 class HeaderEmitter {
 public:
-    HeaderEmitter(std::vector<uint8_t>& out, Endian endian)
-        : out_(out), base_(out.size()),
-          swap_((endian == Endian::little) != (std::endian::native == std::endian::little)) {}
+    HeaderEmitter(const Header& h, std::string_view sender, uint32_t body_length,
+                  std::span<const uint8_t> extra_fields)
+        : h_(h), sender_(sender), body_length_(body_length), extra_(extra_fields),
+          swap_((h.endian == Endian::little) != (std::endian::native == std::endian::little)) {}
 
-    void fixed(const Header& h, uint32_t body_length) {
-        const uint8_t head[4] = {static_cast<uint8_t>(h.endian), static_cast<uint8_t>(h.type),
-                                 h.flags, protocol_version};
-        out_.insert(out_.end(), head, head + 4);
-        u32(body_length);
-        u32(h.serial);
-        u32(0);  // the header field array's length, patched by finish()
+    void append_to(std::vector<uint8_t>& out) {
+        size_t base = out.size();
+        p_ = nullptr;
+        pos_ = 0;
+        emit();
+        out.resize(base + pos_);  // zero-fills: padding is implicit
+        p_ = out.data() + base;
+        pos_ = 0;
+        emit();
+    }
+
+private:
+    void emit() {
+        put4({static_cast<uint8_t>(h_.endian), static_cast<uint8_t>(h_.type), h_.flags,
+              protocol_version});
+        u32(body_length_);
+        u32(h_.serial);
+        u32(0);  // the field array's length, set below
+        string_field(HeaderField::path, 'o', h_.path);
+        string_field(HeaderField::interface, 's', h_.interface);
+        string_field(HeaderField::member, 's', h_.member);
+        string_field(HeaderField::error_name, 's', h_.error_name);
+        u32_field(HeaderField::reply_serial, h_.reply_serial);
+        string_field(HeaderField::destination, 's', h_.destination);
+        string_field(HeaderField::sender, 's', sender_);
+        if (!h_.signature.empty()) {
+            field_start(HeaderField::signature, 'g');
+            put1(static_cast<uint8_t>(h_.signature.size()));
+            bytes(h_.signature);
+        }
+        u32_field(HeaderField::unix_fds, h_.unix_fds);
+        if (!extra_.empty()) {
+            align(8);
+            if (p_) std::memcpy(p_ + pos_, extra_.data(), extra_.size());
+            pos_ += extra_.size();
+        }
+        size_t fields_end = pos_;
+        pos_ = header_fields_offset;
+        u32(static_cast<uint32_t>(fields_end - fixed_header_size));
+        pos_ = fields_end;
+        align(8);  // the body starts 8-aligned
     }
 
     void string_field(HeaderField code, char type, std::string_view v) {
@@ -57,77 +95,49 @@ public:
         u32(static_cast<uint32_t>(v.size()));
         bytes(v);
     }
-
-    void signature_field(std::string_view v) {
-        if (v.empty()) return;
-        field_start(HeaderField::signature, 'g');
-        out_.push_back(static_cast<uint8_t>(v.size()));
-        bytes(v);
-    }
-
     void u32_field(HeaderField code, uint32_t v) {
         if (v == 0) return;
         field_start(code, 'u');
         u32(v);
     }
-
-    void raw_fields(std::span<const uint8_t> fields) {
-        if (fields.empty()) return;
-        align(8);
-        out_.insert(out_.end(), fields.begin(), fields.end());
+    void field_start(HeaderField code, char type) {
+        align(8);  // each field is a (yv) struct
+        put4({static_cast<uint8_t>(code), 1, static_cast<uint8_t>(type), 0});
     }
 
-    /* Patches the array length and pads to 8 for the body. */
-    void finish() {
-        auto length = static_cast<uint32_t>(out_.size() - base_ - fixed_header_size);
-        if (swap_) length = __builtin_bswap32(length);
-        std::memcpy(out_.data() + base_ + header_fields_offset, &length, 4);
-        align(8);
+    void align(size_t a) { pos_ = (pos_ + a - 1) & ~(a - 1); }
+    void put1(uint8_t v) {
+        if (p_) p_[pos_] = v;
+        pos_ += 1;
     }
-
-private:
-    void align(size_t a) {
-        size_t rel = out_.size() - base_;
-        out_.resize(base_ + ((rel + a - 1) & ~(a - 1)), 0);
+    void put4(std::array<uint8_t, 4> v) {
+        if (p_) std::memcpy(p_ + pos_, v.data(), 4);
+        pos_ += 4;
     }
     void u32(uint32_t v) {
         align(4);
         if (swap_) v = __builtin_bswap32(v);
-        size_t at = out_.size();
-        out_.resize(at + 4);
-        std::memcpy(out_.data() + at, &v, 4);
+        if (p_) std::memcpy(p_ + pos_, &v, 4);
+        pos_ += 4;
     }
-    void field_start(HeaderField code, char type) {
-        align(8);  // each field is a struct (yv)
-        const uint8_t head[4] = {static_cast<uint8_t>(code), 1, static_cast<uint8_t>(type), 0};
-        out_.insert(out_.end(), head, head + 4);
-    }
-    void bytes(std::string_view v) {
-        out_.insert(out_.end(), v.begin(), v.end());
-        out_.push_back(0);
+    void bytes(std::string_view v) {  // and the NUL, already zero
+        if (p_) std::memcpy(p_ + pos_, v.data(), v.size());
+        pos_ += v.size() + 1;
     }
 
-    std::vector<uint8_t>& out_;
-    size_t base_;
+    const Header& h_;
+    std::string_view sender_;
+    uint32_t body_length_;
+    std::span<const uint8_t> extra_;
     bool swap_;
+    uint8_t* p_ = nullptr;
+    size_t pos_ = 0;
 };
 
 /* Only the fields the specification defines, in code order, with `sender`. */
 void append_header(const Header& h, std::string_view sender, uint32_t body_length,
                    std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out) {
-    HeaderEmitter e(out, h.endian);
-    e.fixed(h, body_length);
-    e.string_field(HeaderField::path, 'o', h.path);
-    e.string_field(HeaderField::interface, 's', h.interface);
-    e.string_field(HeaderField::member, 's', h.member);
-    e.string_field(HeaderField::error_name, 's', h.error_name);
-    e.u32_field(HeaderField::reply_serial, h.reply_serial);
-    e.string_field(HeaderField::destination, 's', h.destination);
-    e.string_field(HeaderField::sender, 's', sender);
-    e.signature_field(h.signature);
-    e.u32_field(HeaderField::unix_fds, h.unix_fds);
-    e.raw_fields(extra_fields);
-    e.finish();
+    HeaderEmitter(h, sender, body_length, extra_fields).append_to(out);
 }
 
 /* The type code each defined header field must carry (specification,
@@ -157,24 +167,24 @@ const char* read_field(Reader& r, uint8_t code, Header& out) {
         out.path = v;
         return nullptr;
     case HeaderField::interface:
-        if (!r.read_string(v) || !is_valid_interface_name(v)) return "invalid INTERFACE header field";
+        if (!r.read_name(v) || !is_valid_interface_name(v)) return "invalid INTERFACE header field";
         if (v == local_interface) return "INTERFACE org.freedesktop.DBus.Local is reserved";
         out.interface = v;
         return nullptr;
     case HeaderField::member:
-        if (!r.read_string(v) || !is_valid_member_name(v)) return "invalid MEMBER header field";
+        if (!r.read_name(v) || !is_valid_member_name(v)) return "invalid MEMBER header field";
         out.member = v;
         return nullptr;
     case HeaderField::error_name:
-        if (!r.read_string(v) || !is_valid_error_name(v)) return "invalid ERROR_NAME header field";
+        if (!r.read_name(v) || !is_valid_error_name(v)) return "invalid ERROR_NAME header field";
         out.error_name = v;
         return nullptr;
     case HeaderField::destination:
-        if (!r.read_string(v) || !is_valid_bus_name(v)) return "invalid DESTINATION header field";
+        if (!r.read_name(v) || !is_valid_bus_name(v)) return "invalid DESTINATION header field";
         out.destination = v;
         return nullptr;
     case HeaderField::sender:
-        if (!r.read_string(v) || !is_valid_bus_name(v)) return "invalid SENDER header field";
+        if (!r.read_name(v) || !is_valid_bus_name(v)) return "invalid SENDER header field";
         out.sender = v;
         return nullptr;
     case HeaderField::signature:

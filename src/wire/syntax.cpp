@@ -2,6 +2,7 @@
  * "Valid Signatures") */
 #include "wire/syntax.hpp"
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -59,17 +60,32 @@ size_t parse_single(std::string_view sig, size_t pos, unsigned arrays, unsigned 
     }
 }
 
-bool is_name_start(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+/* Character classes of names and paths, one table lookup per byte. */
+enum : uint8_t {
+    cls_alpha = 1,   // A-Z a-z _
+    cls_digit = 2,   // 0-9
+    cls_hyphen = 4,  // -
+};
+
+constexpr auto char_classes = [] {
+    std::array<uint8_t, 256> t{};
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = cls_alpha;
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = cls_alpha;
+    t['_'] = cls_alpha;
+    for (int c = '0'; c <= '9'; ++c) t[c] = cls_digit;
+    t['-'] = cls_hyphen;
+    return t;
+}();
+
+inline bool is_class(char c, uint8_t classes) {
+    return char_classes[static_cast<uint8_t>(c)] & classes;
 }
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
 /*
- * Dot-separated elements, at least two, none empty. `first` and `rest`
- * classify the characters allowed at the start of an element and after it.
+ * Dot-separated elements, at least two, none empty, at most 255 bytes. An
+ * element starts with a byte of class `first` and continues with `rest`.
  */
-template <typename First, typename Rest>
-bool dotted_name(std::string_view name, First first, Rest rest) {
+bool dotted_name(std::string_view name, uint8_t first, uint8_t rest) {
     if (name.empty() || name.size() > max_name_length) return false;
     unsigned elements = 0;
     bool at_start = true;
@@ -77,13 +93,11 @@ bool dotted_name(std::string_view name, First first, Rest rest) {
         if (c == '.') {
             if (at_start) return false;
             at_start = true;
-            continue;
-        }
-        if (at_start) {
-            if (!first(c)) return false;
+        } else if (at_start) {
+            if (!is_class(c, first)) return false;
             ++elements;
             at_start = false;
-        } else if (!rest(c)) {
+        } else if (!is_class(c, rest)) {
             return false;
         }
     }
@@ -102,11 +116,23 @@ size_t type_alignment(char c) {
 }
 
 bool is_basic_type(char c) {
-    return std::strchr("ybnqiuxtdsogh", c) != nullptr && c != '\0';
+    switch (c) {
+    case 'y': case 'b': case 'n': case 'q': case 'i': case 'u': case 'x': case 't': case 'd':
+    case 'h': case 's': case 'o': case 'g':
+        return true;
+    default:
+        return false;
+    }
 }
 
 bool is_fixed_type(char c) {
-    return std::strchr("ybnqiuxtdh", c) != nullptr && c != '\0';
+    switch (c) {
+    case 'y': case 'b': case 'n': case 'q': case 'i': case 'u': case 'x': case 't': case 'd':
+    case 'h':
+        return true;
+    default:
+        return false;
+    }
 }
 
 bool is_valid_signature(std::string_view sig) {
@@ -151,7 +177,7 @@ bool is_valid_object_path(std::string_view path) {
         if (c == '/') {
             if (after_slash) return false;
             after_slash = true;
-        } else if (is_name_char(c)) {
+        } else if (is_class(c, cls_alpha | cls_digit)) {
             after_slash = false;
         } else {
             return false;
@@ -161,29 +187,27 @@ bool is_valid_object_path(std::string_view path) {
 }
 
 bool is_valid_interface_name(std::string_view name) {
-    return dotted_name(name, is_name_start, is_name_char);
+    return dotted_name(name, cls_alpha, cls_alpha | cls_digit);
 }
 
 bool is_valid_error_name(std::string_view name) { return is_valid_interface_name(name); }
 
 bool is_valid_member_name(std::string_view name) {
-    if (name.empty() || name.size() > max_name_length || !is_name_start(name[0])) return false;
+    if (name.empty() || name.size() > max_name_length || !is_class(name[0], cls_alpha)) return false;
     for (char c : name)
-        if (!is_name_char(c)) return false;
+        if (!is_class(c, cls_alpha | cls_digit)) return false;
     return true;
 }
 
 bool is_valid_unique_name(std::string_view name) {
     // ":" then elements that may start with a digit or hyphen.
     if (name.size() < 2 || name[0] != ':') return false;
-    auto ch = [](char c) { return is_name_char(c) || c == '-'; };
-    return dotted_name(name.substr(1), ch, ch) && name.size() <= max_name_length;
+    constexpr uint8_t any = cls_alpha | cls_digit | cls_hyphen;
+    return name.size() <= max_name_length && dotted_name(name.substr(1), any, any);
 }
 
 bool is_valid_well_known_name(std::string_view name) {
-    auto first = [](char c) { return is_name_start(c) || c == '-'; };
-    auto rest = [](char c) { return is_name_char(c) || c == '-'; };
-    return dotted_name(name, first, rest);
+    return dotted_name(name, cls_alpha | cls_hyphen, cls_alpha | cls_digit | cls_hyphen);
 }
 
 bool is_valid_bus_name(std::string_view name) {
