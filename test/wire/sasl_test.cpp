@@ -241,3 +241,20 @@ TEST(Sasl, TooManyCommandsFail) {
     feed(s, input);
     EXPECT_EQ(s.state(), State::failed);
 }
+
+/* What sd-bus (busctl) sends, all in one write, and GDBus's opening probe. */
+TEST(Sasl, SdBusPipelinedTranscript) {
+    SaslServer s(options());
+    std::string input("\0AUTH EXTERNAL\r\nDATA\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n", 48);
+    size_t n;
+    EXPECT_EQ(feed(s, input + "l", &n), "DATA\r\n" + ok_line + "AGREE_UNIX_FD\r\n");
+    EXPECT_EQ(n, input.size());
+    EXPECT_EQ(s.state(), State::done);
+    EXPECT_TRUE(s.unix_fd_negotiated());
+}
+
+TEST(Sasl, GDBusProbesMechanisms) {
+    SaslServer s(options());
+    EXPECT_EQ(feed(s, std::string("\0AUTH\r\n", 7)), "REJECTED EXTERNAL\r\n");
+    EXPECT_EQ(feed(s, "AUTH EXTERNAL " + uid1000 + "\r\n"), ok_line);
+}
