@@ -269,7 +269,7 @@ void Bus::announce(const std::vector<NameChange>& changes) {
             w.put_string(new_name);
             send_from_driver(b.finish(next_driver_serial()));
         }
-        if (ch.new_owner && !unique) {
+        if (ch.new_owner) {
             if (Connection* c = find(ch.new_owner)) {
                 MessageBuilder b(MessageType::signal);
                 b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
@@ -332,7 +332,7 @@ void Bus::send_from_driver(std::vector<uint8_t> bytes) {
         if (Connection* c = resolve(m->header.destination)) deliver(*c, m);
         to_eavesdroppers(m, nullptr);
     } else {
-        broadcast(m, nullptr);
+        broadcast(m);
     }
 }
 
@@ -365,7 +365,7 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     if (h.destination.empty()) {
         to_monitors(m);
         if (h.type == wire::MessageType::signal)
-            broadcast(m, &from);
+            broadcast(m);
         else
             to_eavesdroppers(m, nullptr);
         return;
@@ -431,9 +431,8 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest)
     to_eavesdroppers(m, dest);
 }
 
-void Bus::broadcast(const MessagePtr& m, Connection* sender) {
+void Bus::broadcast(const MessagePtr& m) {
     ++stats_.broadcasts;
-    if (sender == nullptr) to_monitors(m);  // client messages were shown already
     MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
     scratch_owners_.clear();
     matches_.collect(in, false, scratch_owners_);

@@ -86,7 +86,7 @@ private:
     void accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener);
     void deliver(Connection& to, const MessagePtr& m);
     void route_unicast(Connection& from, const MessagePtr& m, Connection* dest);
-    void broadcast(const MessagePtr& m, Connection* sender);
+    void broadcast(const MessagePtr& m);
     void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
     void to_monitors(const MessagePtr& m);
     void send_error(Connection& to, const wire::Header& call, std::string_view name,
