@@ -123,10 +123,10 @@ SdBusPeer::SdBusPeer(const std::string& address, Options options) {
   // is recorded.
   check(sd_bus_add_filter(bus_, nullptr, &SdBusPeer::on_message, this), "sd_bus_add_filter");
   check(sd_bus_start(bus_), "sd_bus_start");
-  // sd_bus_start only sends Hello; wait for its reply so unique_name() works.
-  const char* unique = nullptr;
+  // sd_bus_start only sends Hello; wait (bounded: sd_bus_get_unique_name
+  // would block for sd-bus's own 25 s) for its reply.
   auto deadline = Clock::now() + milliseconds(5000);
-  while (sd_bus_get_unique_name(bus_, &unique) < 0) {
+  while (sd_bus_is_ready(bus_) <= 0) {
     if (Clock::now() > deadline) throw std::runtime_error("no reply to Hello from the bus");
     pump(milliseconds(100));
   }
@@ -194,6 +194,12 @@ uint64_t SdBusPeer::send_message(MessagePtr msg, int build_result) {
   uint64_t cookie = 0;
   check(sd_bus_send(bus_, msg.get(), &cookie), "sd_bus_send");
   return cookie;
+}
+
+void SdBusPeer::reply_error(const Received& call, const char* name, const char* text) {
+  sd_bus_message* m = nullptr;
+  int r = sd_bus_message_new_method_errorf(call.message.get(), &m, name, "%s", text);
+  send_message(MessagePtr(m), r);
 }
 
 CallResult SdBusPeer::request_name(const std::string& name, uint32_t flags) {

@@ -132,6 +132,9 @@ class SdBusPeer {
     send_message(std::move(msg), r);
   }
 
+  // Answers a recorded method call with an error.
+  void reply_error(const Received& call, const char* name, const char* text);
+
   // Driver conveniences. Each returns the call's outcome.
   CallResult request_name(const std::string& name, uint32_t flags = 0);
   CallResult release_name(const std::string& name);
