@@ -220,7 +220,7 @@ TEST_F(Matches, Arg0NamespaceKey) {
   EXPECT_THAT(delivered({with_arg0("exact", "com.example"), with_arg0("child", "com.example.Foo"),
                          with_arg0("sibling", "com.examplex"), with_arg0("parent", "com"),
                          with_arg0("unrelated", "org.example")}),
-              ElementsAre("exact"));
+              ElementsAre("exact", "child"));
 }
 
 TEST_F(Matches, KeysCombineWithAnd) {
