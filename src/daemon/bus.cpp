@@ -11,6 +11,7 @@
 
 #include "daemon/driver.hpp"
 #include "daemon/errors.hpp"
+#include "daemon/policy_check.hpp"
 #include "wire/message.hpp"
 #include "wire/syntax.hpp"
 
@@ -131,6 +132,56 @@ void Bus::shutdown() {
 
 bool Bus::connection_can_authenticate(const PeerCredentials&) const { return true; }
 
+void Bus::set_settings(BusSettings settings) {
+    settings_ = std::move(settings);
+    for (auto& [id, c] : by_id_) compile_policy(*c);
+}
+
+void Bus::compile_policy(Connection& c) {
+    if (!settings_.policy) {
+        c.policy.reset();
+        return;
+    }
+    const auto& creds = c.credentials();
+    policy::Peer peer;
+    peer.uid = creds.uid;
+    peer.gids.push_back(creds.gid);
+    for (gid_t g : creds.groups)
+        if (g != creds.gid) peer.gids.push_back(g);
+    c.policy.emplace(settings_.policy, peer);
+}
+
+bool Bus::may_own(Connection& c, std::string_view name) const {
+    return !c.policy || c.policy->can_own(name);
+}
+
+bool Bus::may_send(Connection* from, const MessagePtr& m, Connection* to, bool requested_reply, bool report) {
+    if (!settings_.policy) return true;
+    policy::MessageFacts facts = message_facts(*m);
+    if (from && from->policy) {
+        std::optional<ConnectionNames> receiver;
+        if (to) receiver.emplace(names_, *to);
+        auto d = from->policy->check_send(facts, to ? &*receiver : nullptr, requested_reply);
+        if (!d.allowed) {
+            if (report) send_error(*from, m->header, error::access_denied,
+                                   denial_text(true, facts, d, requested_reply, from, to));
+            return false;
+        }
+    }
+    if (to && to->policy) {
+        std::optional<ConnectionNames> sender;
+        if (from) sender.emplace(names_, *from);
+        bool eavesdropping = !m->header.destination.empty() && !owns(m->header.destination, to->unique_name);
+        auto d = to->policy->check_receive(facts, from ? &*sender : nullptr, requested_reply, eavesdropping);
+        if (!d.allowed) {
+            if (report && from) send_error(*from, m->header, error::access_denied,
+                                           denial_text(false, facts, d, requested_reply, from, to));
+            return false;
+        }
+    }
+    return true;
+}
+
 void Bus::on_authenticated(Connection& c) {
     // A connection is "complete" once authenticated (dbus-daemon's count).
     size_t complete = by_id_.size();
@@ -144,6 +195,18 @@ void Bus::on_authenticated(Connection& c) {
     if (same_user >= settings_.limits.max_connections_per_user) {
         spdlog::warn("uid {}: refused connection over max_connections_per_user", c.credentials().uid);
         c.close("too many connections for this user");
+        return;
+    }
+    if (settings_.policy) {
+        const auto& creds = c.credentials();
+        std::vector<gid_t> groups = creds.groups;
+        groups.push_back(creds.gid);
+        if (!settings_.policy->allows_user(creds.uid, groups, ::geteuid())) {
+            spdlog::warn("uid {} (pid {}) is not allowed to connect by the configuration", creds.uid, creds.pid);
+            c.close("not allowed to connect");
+            return;
+        }
+        compile_policy(c);
     }
 }
 
@@ -329,7 +392,8 @@ void Bus::send_from_driver(std::vector<uint8_t> bytes) {
     }
     to_monitors(m);
     if (!m->header.destination.empty()) {
-        if (Connection* c = resolve(m->header.destination)) deliver(*c, m);
+        Connection* c = resolve(m->header.destination);
+        if (c && may_send(nullptr, m, c, m->header.reply_serial != 0, false)) deliver(*c, m);
         to_eavesdroppers(m, nullptr);
     } else {
         broadcast(m);
@@ -359,7 +423,10 @@ void Bus::on_message(Connection& from, MessagePtr m) {
 
     if (h.destination == "org.freedesktop.DBus") {
         to_monitors(m);
-        if (h.type == wire::MessageType::method_call) driver_->handle(from, m);
+        if (h.type != wire::MessageType::method_call) return;
+        // Hello is always allowed (dbus-daemon).
+        if (from.active() && !may_send(&from, m, nullptr, false, true)) return;
+        driver_->handle(from, m);
         return;
     }
     if (h.destination.empty()) {
@@ -387,13 +454,20 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest)
     const wire::Header& h = m->header;
     using wire::MessageType;
 
-    if (h.type == MessageType::method_return || h.type == MessageType::error) {
-        if (!replies_.take(dest->id, h.reply_serial, from.id)) {
+    bool is_reply = h.type == MessageType::method_return || h.type == MessageType::error;
+    bool requested_reply = is_reply && replies_.contains(dest->id, h.reply_serial, from.id);
+    if (!may_send(&from, m, dest, requested_reply, true)) {
+        to_monitors(m);
+        return;
+    }
+    if (is_reply) {
+        if (!requested_reply) {
             // Unsolicited or duplicate reply: dropped (kdbus EBADSLT).
             spdlog::debug("{}: dropped unexpected reply to {} serial {}", from.unique_name, dest->unique_name,
                           h.reply_serial);
             return;
         }
+        replies_.take(dest->id, h.reply_serial, from.id);
         dest->pending_replies--;
     }
     if (!m->fds.empty() && !dest->unix_fds_negotiated()) {
@@ -436,10 +510,12 @@ void Bus::broadcast(const MessagePtr& m) {
     MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
     scratch_owners_.clear();
     matches_.collect(in, false, scratch_owners_);
+    Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
     for (MatchOwner id : scratch_owners_) {
         Connection* c = find(id);
         if (!c || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        if (!may_send(sender, m, c, false, false)) continue;
         if (!c->enqueue(m)) {
             ++stats_.deliveries_dropped;
         }
@@ -451,10 +527,12 @@ void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
     MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
     std::vector<MatchOwner> owners;
     matches_.collect(in, true, owners);
+    Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
     for (MatchOwner id : owners) {
         Connection* c = find(id);
         if (!c || c == addressed || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        if (!may_send(sender, m, c, false, false)) continue;
         c->enqueue(m);
     }
 }

@@ -54,7 +54,13 @@ public:
 
     /* Used by the driver. */
     const BusSettings& settings() const { return settings_; }
-    void set_settings(BusSettings settings) { settings_ = std::move(settings); }
+    /* Swaps in a reloaded configuration; every connection's policy is
+     * recompiled against it. */
+    void set_settings(BusSettings settings);
+    /* Policy checks; true when allowed, else AccessDenied went to the sender
+     * (when `report`). `from` nullptr: the driver sends. */
+    bool may_send(Connection* from, const MessagePtr& m, Connection* to, bool requested_reply, bool report);
+    bool may_own(Connection& c, std::string_view name) const;
     const std::string& guid() const { return guid_; }
     std::vector<uint8_t>& read_buffer() { return read_buffer_; }
     NameRegistry& names() { return names_; }
@@ -92,6 +98,7 @@ private:
     void send_error(Connection& to, const wire::Header& call, std::string_view name,
                     std::string_view text);
     void flush_all();
+    void compile_policy(Connection& c);
     void on_reply_timer();
     void arm_reply_timer(uint64_t deadline_ms);
 

@@ -16,6 +16,7 @@
 
 #include "daemon/bus_message.hpp"
 #include "daemon/unique_fd.hpp"
+#include "policy/policy.hpp"
 #include "wire/sasl.hpp"
 
 namespace kdbus::daemon {
@@ -73,6 +74,9 @@ public:
     std::string unique_name;
     /* Monitors receive copies of traffic and can do nothing else. */
     bool monitor = false;
+    /* The configuration's rules that apply to this peer; unset when the
+     * bus has no policy (everything allowed). */
+    std::optional<policy::ConnectionPolicy> policy;
     /* Pending method calls this connection made that await a reply. */
     unsigned pending_replies = 0;
     /* A number for logs before the connection has a unique name. */

@@ -275,6 +275,11 @@ void Driver::request_name(Connection& c, const wire::Header&, wire::Reader& args
                                         "it is reserved for D-Bus' use only");
         return;
     }
+    if (!bus_.may_own(c, name)) {
+        r.fail(error::access_denied, "Connection \"" + c.unique_name + "\" is not allowed to own the service \"" +
+                                         std::string(name) + "\" due to security policies in the configuration file");
+        return;
+    }
     auto& names = bus_.names();
     if (!names.is_owner_or_queued(name, c.id) &&
         names.count_for(c.id) >= bus_.settings().limits.max_names_per_connection) {

@@ -33,8 +33,9 @@ public:
         return true;
     }
 
-    bool contains(uint64_t caller, uint32_t serial) const {
-        return slots_.count(key(caller, serial)) != 0;
+    bool contains(uint64_t caller, uint32_t serial, uint64_t callee) const {
+        auto it = slots_.find(key(caller, serial));
+        return it != slots_.end() && it->second.callee == callee;
     }
 
     /* Removes and returns every slot involving `id` (as caller or callee). */
