@@ -7,7 +7,7 @@
 #                     [--placements 1cpu,unpinned] [--buses LIST] [--cases LIST]
 #                     [--raw FILE] [--keep]
 #
-#   --quick          about a minute on an idle 2-CPU machine: shorter runs, fewer
+#   --quick          a few minutes at most: shorter runs, fewer
 #                    signals, idle at 1,000 connections only, 1cpu placement
 #                    only (unless --placements is given); still --reps 5
 #   --reps N         repetitions (default 5); every cell is the median of N
@@ -283,9 +283,11 @@ fi
 # Phase 2: all daemons up; each repetition runs every case on every bus, in
 # an order rotated per case and repetition, so noise and drift hit all alike.
 live=()
-for b in "${buses[@]}"; do
-    if start_bus "$b" "$b"; then live+=("$b"); else note[$b]="did not start"; fi
-done
+if [ ${#cases[@]} -gt 0 ]; then
+    for b in "${buses[@]}"; do
+        if start_bus "$b" "$b"; then live+=("$b"); else note[$b]="did not start"; fi
+    done
+fi
 buses=("${live[@]}")
 targets=("${buses[@]}")
 wanted "$buses_wanted" p2p && targets+=(p2p)
