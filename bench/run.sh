@@ -66,6 +66,7 @@ log() { echo "run.sh: $*" >&2; }
 wanted() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
 
 if [ -z "$bench" ]; then
+    # shellcheck disable=SC2012  # the newest binary by mtime; the paths are ours
     bench=$(ls -t "$repo"/build/bench/kdbus-bench "$repo"/build-*/bench/kdbus-bench 2>/dev/null | head -1)
 fi
 if [ -z "$bench" ] || [ ! -x "$bench" ]; then
@@ -169,6 +170,7 @@ start_bus() {
             # Over /run/systemd if it exists, else over all of /run: never create anything on the host.
             local source=$tmp/run/systemd target=/run/systemd
             [ -d /run/systemd ] || { source=$tmp/run; target=/run; }
+            # shellcheck disable=SC2016  # $1 and $2 belong to the inner sh
             unshare --mount --propagation private sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
                 sh "$source" "$target" "${launch[@]}" >"$tmp/$name.log" 2>&1 &
         fi
@@ -201,11 +203,12 @@ stop_bus() {
     unset "owned_pids[$name]"
 }
 
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     local name
     for name in "${!owned_pids[@]}"; do stop_bus "$name"; done
     [ -n "$journal_sink_pid" ] && stop_pids "$journal_sink_pid"
-    if [ $keep = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
+    if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -215,8 +218,10 @@ buses=()
 for b in dbus-broker dbus-daemon kdbusd; do
     wanted "$buses_wanted" $b || continue
     case $b in
-    dbus-broker) command -v dbus-broker-launch >/dev/null && command -v systemd-socket-activate >/dev/null ||
-        { note[$b]="left out: dbus-broker-launch or systemd-socket-activate missing"; continue; } ;;
+    dbus-broker)
+        if ! command -v dbus-broker-launch >/dev/null || ! command -v systemd-socket-activate >/dev/null; then
+            note[$b]="left out: dbus-broker-launch or systemd-socket-activate missing"; continue
+        fi ;;
     dbus-daemon) command -v dbus-daemon >/dev/null || { note[$b]="left out: dbus-daemon missing"; continue; } ;;
     kdbusd) [ -x "$kdbusd" ] || { note[$b]="left out: no binary at $kdbusd"; continue; } ;;
     esac
