@@ -247,6 +247,31 @@ TEST_F(Driver, UnknownPropertyAndInterface) {
   EXPECT_EQ(set.error_name, "org.freedesktop.DBus.Error.PropertyReadOnly") << set.describe();
 }
 
+// BecomeMonitor (org.freedesktop.DBus.Monitoring): the monitor loses its
+// unique name — NameLost to itself, which busctl monitor waits for before it
+// prints anything — and then sees other peers' traffic.
+TEST_F(Driver, BecomeMonitor) {
+  SdBusPeer watcher(address());
+  ASSERT_TRUE(watcher.add_match("type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'").ok());
+  SdBusPeer monitor(address());
+  SdBusPeer emitter(address());
+  std::string unique = monitor.unique_name();
+  auto r = monitor.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Monitoring", "BecomeMonitor", "asu", 0, 0u);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(monitor.wait_for(is_name_signal("NameLost", unique))) << "no NameLost for the monitor's unique name";
+  auto gone = watcher.wait_for([&](const Received& m) {
+    return m.member == "NameOwnerChanged" && m.args.size() == 3 && m.args[0] == unique && m.args[2].empty();
+  });
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->args[1], unique);
+  uint64_t cookie = emitter.emit(nullptr, "/com/example/Itest", "com.example.Itest", "Watched", "s", "x");
+  auto seen = monitor.wait_for([&](const Received& m) {
+    return m.sender == emitter.unique_name() && m.cookie == cookie;
+  });
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->member, "Watched");
+}
+
 TEST_F(Driver, InvalidArgsForWrongSignatures) {
   EXPECT_EQ(peer_->call_driver("GetNameOwner", "i", 42).error_name, "org.freedesktop.DBus.Error.InvalidArgs");
   EXPECT_EQ(peer_->call_driver("GetNameOwner").error_name, "org.freedesktop.DBus.Error.InvalidArgs");
