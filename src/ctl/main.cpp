@@ -21,20 +21,26 @@ constexpr std::string_view kGlobalHelp =
     "  --json           print JSON instead of a table\n"
     "  -h, --help       show help\n";
 
-void print_overview(std::ostream& out) {
-    out << "Usage: kdbusctl [--domain DIR | --address ADDR] [--json] COMMAND ...\n\nCommands:\n";
+/* One line per command: its words, then its summary. */
+void print_command_list(std::ostream& out, std::string_view group, bool every_group) {
     for (const auto& command : all_commands()) {
+        if (!every_group && command.group != group) continue;
         std::string words = command.words();
         out << "  " << words << std::string(words.size() < 20 ? 20 - words.size() : 1, ' ') << command.summary
             << '\n';
     }
+}
+
+void print_overview(std::ostream& out) {
+    out << "Usage: kdbusctl [--domain DIR | --address ADDR] [--json] COMMAND ...\n\nCommands:\n";
+    print_command_list(out, {}, true);
     out << '\n' << kGlobalHelp;
 }
 
 void print_group(std::ostream& out, std::string_view group) {
     out << "Usage: kdbusctl " << group << " COMMAND ...\n\nCommands:\n";
-    for (const auto& command : all_commands())
-        if (command.group == group) out << "  " << command.words() << " " << command.synopsis << '\n';
+    print_command_list(out, group, false);
+    out << "\nSee 'kdbusctl " << group << " COMMAND --help'.\n";
 }
 
 void print_command_help(std::ostream& out, const Command& command) {
