@@ -287,13 +287,22 @@ void Bus::on_connection_closed(Connection& c) {
 }
 
 void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {
-    // The monitor gives up everything it had, as if it disconnected.
+    // The monitor gives up everything it had, as if it disconnected; like
+    // dbus-daemon it is told so with NameLost of its unique name, which
+    // busctl waits for before it prints anything.
     std::vector<NameChange> changes;
     names_.release_all(c.id, changes);
-    changes.push_back(NameChange{c.unique_name, c.id, 0});
     matches_.remove_all(c.id);
     announce(changes);
+    {
+        wire::MessageBuilder b(wire::MessageType::signal);
+        b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameLost");
+        b.sender("org.freedesktop.DBus").destination(c.unique_name);
+        b.body("s").put_string(c.unique_name);
+        send_from_driver(b.finish(next_driver_serial()));
+    }
     c.monitor = true;
+    announce({NameChange{c.unique_name, c.id, 0}});
     if (rules.empty()) rules.emplace_back();
     for (auto& r : rules) monitor_matches_.add(c.id, r);
     monitors_.push_back(c.id);

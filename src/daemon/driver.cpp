@@ -201,6 +201,7 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
         (this->*(method->handler))(from, h, args, r);
     }
 
+    if (r.before) r.before();
     if (h.flags & wire::flag::no_reply_expected) {
         if (r.after) r.after();
         return;
@@ -293,7 +294,7 @@ void Driver::request_name(Connection& c, const wire::Header&, wire::Reader& args
     auto changes = std::make_shared<std::vector<NameChange>>();
     auto result = names.request(name, c.id, flags, *changes);
     r.body("u").put_u32(static_cast<uint32_t>(result));
-    if (!changes->empty()) r.after = [this, changes] { bus_.announce(*changes); };
+    if (!changes->empty()) r.before = [this, changes] { bus_.announce(*changes); };
 }
 
 void Driver::release_name(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
@@ -316,7 +317,7 @@ void Driver::release_name(Connection& c, const wire::Header&, wire::Reader& args
     auto changes = std::make_shared<std::vector<NameChange>>();
     auto result = bus_.names().release(name, c.id, *changes);
     r.body("u").put_u32(static_cast<uint32_t>(result));
-    if (!changes->empty()) r.after = [this, changes] { bus_.announce(*changes); };
+    if (!changes->empty()) r.before = [this, changes] { bus_.announce(*changes); };
 }
 
 void Driver::list_queued_owners(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {

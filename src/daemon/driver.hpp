@@ -41,7 +41,9 @@ public:
         std::string error_text;
         std::string signature;
         wire::MessageBuilder builder{wire::MessageType::method_return};
-        /* Runs after the reply was queued (e.g. signals that must follow it). */
+        /* Run just before and just after the reply is queued: dbus-daemon
+         * sends RequestName's signals before its reply, Hello's after. */
+        std::function<void()> before;
         std::function<void()> after;
 
         wire::Writer& body(std::string_view sig) {
