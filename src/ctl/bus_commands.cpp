@@ -115,9 +115,11 @@ int run_connections(const Context& context) {
         return kExitSuccess;
     }
     Table table({"UNIQUE NAME", "UID", "PID", "COMM", "ENDPOINT", "QUEUED", "NAMES"});
-    for (const auto& c : list)
+    for (const auto& c : list) {
+        auto names = c["names"].get<std::vector<std::string>>();
         table.add_row({cell(c["unique_name"]), cell(c["uid"]), cell(c["pid"]), cell(c["comm"]), cell(c["endpoint"]),
-                       cell(c["queued_bytes"]), c["names"].empty() ? "-" : join(c["names"])});
+                       cell(c["queued_bytes"]), names.empty() ? "-" : join(names)});
+    }
     table.print(context.out);
     return kExitSuccess;
 }

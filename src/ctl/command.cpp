@@ -6,7 +6,6 @@ namespace kdbusctl {
 
 namespace {
 
-constexpr OptionSpec kNoOptions[] = {{"help"}};
 constexpr OptionSpec kBusCreateOptions[] = {{"persist"}, {"policy", true}, {"world"}, {"group"}};
 /* xdg-dbus-proxy's rule options; they become the endpoint's "rules". */
 constexpr OptionSpec kEndpointPolicyOptions[] = {
@@ -29,8 +28,8 @@ constexpr Command kCommands[] = {
      "  --world          anyone may connect (kdbus MAKE_ACCESS_WORLD)\n"
      "  --group          the owner's group may connect (MAKE_ACCESS_GROUP)\n",
      kBusCreateOptions, 1, 1, run_bus_create},
-    {"bus", "remove", "NAME", "Remove a bus and disconnect its connections", "", kNoOptions, 1, 1, run_bus_remove},
-    {"bus", "list", "", "List the domain's buses", "", kNoOptions, 0, 0, run_bus_list},
+    {"bus", "remove", "NAME", "Remove a bus and disconnect its connections", "", {}, 1, 1, run_bus_remove},
+    {"bus", "list", "", "List the domain's buses", "", {}, 0, 0, run_bus_list},
     {"endpoint", "create", "BUS NAME [--see N]... [--talk N]... [--own N]... [--call N=RULE]... "
                            "[--broadcast N=RULE]... [--policy FILE] [--mode M] [--owner UID]",
      "Create a custom endpoint on BUS and print its address",
@@ -48,22 +47,22 @@ constexpr Command kCommands[] = {
                            "[--broadcast N=RULE]... [--policy FILE]",
      "Replace a custom endpoint's policy", "The policy is replaced as a whole, atomically (kdbus ENDPOINT_UPDATE).\n",
      kEndpointPolicyOptions, 2, 2, run_endpoint_update},
-    {"endpoint", "remove", "BUS NAME", "Remove a custom endpoint and disconnect its connections", "", kNoOptions, 2,
+    {"endpoint", "remove", "BUS NAME", "Remove a custom endpoint and disconnect its connections", "", {}, 2,
      2, run_endpoint_remove},
-    {"endpoint", "list", "BUS", "List BUS's endpoints", "", kNoOptions, 1, 1, run_endpoint_list},
+    {"endpoint", "list", "BUS", "List BUS's endpoints", "", {}, 1, 1, run_endpoint_list},
     {"domain", "create", "--target PID [--dir DIR]",
      "Start a domain inside the user, pid and mount namespaces of PID and print its directory", "",
      kDomainCreateOptions, 0, 0, run_domain_create},
-    {"domain", "list", "", "List the domains started through this one", "", kNoOptions, 0, 0, run_domain_list},
-    {"", "names", "[BUS]", "List well-known names, their owners and queued owners", "", kNoOptions, 0, 1,
+    {"domain", "list", "", "List the domains started through this one", "", {}, 0, 0, run_domain_list},
+    {"", "names", "[BUS]", "List well-known names, their owners and queued owners", "", {}, 0, 1,
      run_names},
     {"", "connections", "[BUS]", "List connections: unique name, uid, pid, comm, endpoint, names, queued bytes",
-     "", kNoOptions, 0, 1, run_connections},
-    {"", "stats", "[BUS]", "Show statistics of a bus (or of the whole domain)", "", kNoOptions, 0, 1, run_stats},
+     "", {}, 0, 1, run_connections},
+    {"", "stats", "[BUS]", "Show statistics of a bus (or of the whole domain)", "", {}, 0, 1, run_stats},
     {"", "monitor", "[BUS] [--match RULE]...", "Print every message on a bus, one line each",
      "  --match RULE     only messages matching the D-Bus match RULE (repeatable)\n", kMonitorOptions, 0, 1,
      run_monitor},
-    {"", "reload", "", "Make the daemon re-read its configuration", "", kNoOptions, 0, 0, run_reload},
+    {"", "reload", "", "Make the daemon re-read its configuration", "", {}, 0, 0, run_reload},
 };
 
 }  // namespace

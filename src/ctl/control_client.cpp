@@ -46,7 +46,10 @@ std::vector<ObjectInfo> ControlClient::list_buses() {
 std::string ControlClient::create_endpoint(const std::string& bus, const std::string& name,
                                            const VariantMap& options) {
     std::string address;
-    control_->callMethod("CreateEndpoint").onInterface(kInterface).withArguments(bus, name, options).storeResultsTo(address);
+    control_->callMethod("CreateEndpoint")
+        .onInterface(kInterface)
+        .withArguments(bus, name, options)
+        .storeResultsTo(address);
     return address;
 }
 

@@ -93,7 +93,8 @@ int run_bus_create(const Context& context) {
     if (args.has("world") && args.has("group")) throw UsageError("give either --world or --group");
     VariantMap options;
     options["persist"] = sdbus::Variant(args.has("persist"));
-    options["access"] = sdbus::Variant(std::string(args.has("world") ? "world" : args.has("group") ? "group" : "owner"));
+    std::string access = args.has("world") ? "world" : args.has("group") ? "group" : "owner";
+    options["access"] = sdbus::Variant(access);
     if (args.has("policy")) options["policy"] = sdbus::Variant(read_policy_file(args.value("policy")));
     print_created(context, "address", ControlClient(context.domain).create_bus(context.arg(0), options));
     return kExitSuccess;

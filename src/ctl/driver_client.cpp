@@ -51,7 +51,10 @@ std::optional<std::string> DriverClient::get_name_owner(const std::string& name)
 std::vector<std::string> DriverClient::list_queued_owners(const std::string& name) {
     try {
         std::vector<std::string> owners;
-        driver_->callMethod("ListQueuedOwners").onInterface(kDriverInterface).withArguments(name).storeResultsTo(owners);
+        driver_->callMethod("ListQueuedOwners")
+            .onInterface(kDriverInterface)
+            .withArguments(name)
+            .storeResultsTo(owners);
         return owners;
     } catch (const sdbus::Error& e) {
         if (e.getName() == "org.freedesktop.DBus.Error.NameHasNoOwner") return {};
