@@ -11,6 +11,7 @@
 
 #include "daemon/driver.hpp"
 #include "daemon/errors.hpp"
+#include "daemon/metadata_attach.hpp"
 #include "daemon/policy_check.hpp"
 #include "wire/message.hpp"
 #include "wire/syntax.hpp"
@@ -111,6 +112,7 @@ void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> lis
                 auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
                                                       next_serial_number_++);
                 unregistered_.emplace(c.get(), c);
+                if (credential_stamps_) c->enable_credential_stamps();
                 c->start();
             }
             accept_loop(listener);
@@ -373,8 +375,21 @@ void Bus::flush_all() {
 
 /* Routing */
 
+bool Bus::enqueue_to(Connection& to, const MessagePtr& m) {
+    if (to.attach_recv == 0) return to.enqueue(m);
+    Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
+    return to.enqueue(m, header_with_metadata(*m, sender, to, names_, metadata_seqnum_));
+}
+
+void Bus::enable_credential_stamps() {
+    if (credential_stamps_) return;
+    credential_stamps_ = true;
+    for (auto& [id, c] : by_id_) c->enable_credential_stamps();
+    for (auto& [p, c] : unregistered_) c->enable_credential_stamps();
+}
+
 void Bus::deliver(Connection& to, const MessagePtr& m) {
-    if (!to.enqueue(m)) {
+    if (!enqueue_to(to, m)) {
         ++stats_.deliveries_dropped;
         spdlog::warn("{} (uid {}): outgoing queue full, message dropped", to.unique_name,
                      to.credentials().uid);
@@ -501,7 +516,7 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest)
         from.pending_replies++;
     }
     to_monitors(m);
-    if (!dest->enqueue(m)) {
+    if (!enqueue_to(*dest, m)) {
         ++stats_.deliveries_dropped;
         if (h.expects_reply()) {
             replies_.take(from.id, h.serial, dest->id);
@@ -525,7 +540,7 @@ void Bus::broadcast(const MessagePtr& m) {
         if (!c || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
         if (!may_send(sender, m, c, false, false)) continue;
-        if (!c->enqueue(m)) {
+        if (!enqueue_to(*c, m)) {
             ++stats_.deliveries_dropped;
         }
     }
@@ -542,7 +557,7 @@ void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
         if (!c || c == addressed || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
         if (!may_send(sender, m, c, false, false)) continue;
-        c->enqueue(m);
+        enqueue_to(*c, m);
     }
 }
 
@@ -552,7 +567,7 @@ void Bus::to_monitors(const MessagePtr& m) {
     std::vector<MatchOwner> owners;
     monitor_matches_.collect(in, false, owners);
     for (MatchOwner id : owners)
-        if (Connection* c = find(id)) c->enqueue(m);
+        if (Connection* c = find(id)) enqueue_to(*c, m);
 }
 
 /* Reply timeouts */

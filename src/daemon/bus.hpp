@@ -88,9 +88,15 @@ public:
 
     bool owns(std::string_view name, std::string_view unique) const;
 
+    /* Once a connection opts in to metadata, every read is stamped with the
+     * writer's credentials (SO_PASSCRED) from then on. */
+    void enable_credential_stamps();
+
 private:
     void accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener);
     void deliver(Connection& to, const MessagePtr& m);
+    /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
+    bool enqueue_to(Connection& to, const MessagePtr& m);
     void route_unicast(Connection& from, const MessagePtr& m, Connection* dest);
     void broadcast(const MessagePtr& m);
     void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
@@ -110,6 +116,8 @@ private:
     uint64_t next_id_ = 1;
     uint64_t next_serial_number_ = 1;
     uint32_t driver_serial_ = 0;
+    uint64_t metadata_seqnum_ = 0;
+    bool credential_stamps_ = false;
     std::unordered_map<uint64_t, ConnectionPtr> by_id_;
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
     std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> listeners_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
 #include "daemon/unique_fd.hpp"
+#include "metadata/message_metadata.hpp"
 #include "wire/message.hpp"
 
 namespace kdbus::daemon {
@@ -34,6 +36,16 @@ public:
      * whatever the client wrote). */
     std::string sender;
     std::vector<UniqueFd> fds;
+
+    /* Who wrote it, from SCM_CREDENTIALS of the read that carried it
+     * (pid 0: not stamped, the connection's credentials stand in). */
+    pid_t stamp_pid = 0;
+    uid_t stamp_uid = static_cast<uid_t>(-1);
+    gid_t stamp_gid = static_cast<gid_t>(-1);
+    /* kdbus metadata, captured on first need and shared by every receiver
+     * (DESIGN.md: captured when sent, translated per receiver). */
+    std::unique_ptr<metadata::MessageMetadata> metadata;
+    uint64_t metadata_tried = 0;  // items a capture was attempted for
 
     /* What goes on the wire: header_bytes() then body(). */
     std::span<const uint8_t> header_bytes() const {

@@ -84,7 +84,7 @@ void Connection::arm_read() {
 
 void Connection::on_readable() {
     auto& buffer = bus_.read_buffer();
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * max_fds_per_read)];
 
     for (int round = 0; round < reads_per_wakeup; ++round) {
         uint8_t* dst;
@@ -119,6 +119,15 @@ void Connection::on_readable() {
                 size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
                 for (size_t i = 0; i < count; ++i) in_fds_.emplace_back(fds[i]);
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                       c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+                // A stream read never spans writes with different
+                // credentials, so this stamp belongs to every byte read.
+                ucred uc;
+                std::memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+                stamp_pid_ = uc.pid;
+                stamp_uid_ = uc.uid;
+                stamp_gid_ = uc.gid;
             }
         }
         if (msg.msg_flags & MSG_CTRUNC) {
@@ -236,6 +245,9 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
 bool Connection::take_message(std::vector<uint8_t> bytes) {
     MessagePtr m(new BusMessage);
     m->raw = std::move(bytes);
+    m->stamp_pid = stamp_pid_;
+    m->stamp_uid = stamp_uid_;
+    m->stamp_gid = stamp_gid_;
     if (const char* err = wire::parse_message(m->raw, m->header)) {
         spdlog::info("{}: invalid message: {}", unique_name.empty() ? std::to_string(serial_number) : unique_name, err);
         close("invalid message");
@@ -260,15 +272,21 @@ bool Connection::take_message(std::vector<uint8_t> bytes) {
     return state_ != State::closed;
 }
 
-bool Connection::enqueue(const MessagePtr& m) {
+void Connection::enable_credential_stamps() {
+    int one = 1;
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+}
+
+bool Connection::enqueue(const MessagePtr& m, std::vector<uint8_t> own_header) {
     if (state_ == State::closed) return false;
     const auto& limits = bus_.settings().limits;
-    size_t size = m->size();
+    OutEntry entry{m, std::move(own_header), false};
+    size_t size = entry.size();
     // As dbus-daemon: a message is accepted while the queue is below the
     // limit, so one message may overshoot it by at most its own size.
     if (queued_bytes_ >= limits.max_outgoing_bytes) return false;
     if (!m->fds.empty() && queued_fds_ + m->fds.size() > limits.max_outgoing_unix_fds) return false;
-    out_.push_back(OutEntry{m, false});
+    out_.push_back(std::move(entry));
     queued_bytes_ += size;
     queued_fds_ += m->fds.size();
     bus_.schedule_flush(*this);
@@ -288,7 +306,7 @@ void Connection::flush() {
         for (size_t i = 0; i < out_.size() && niov + 2 <= max_iov; ++i) {
             const auto& e = out_[i];
             if (i > 0 && !e.message->fds.empty()) break;  // its fds must ride on its first byte
-            for (auto part : {e.message->header_bytes(), e.message->body()}) {
+            for (auto part : {e.header(), e.message->body()}) {
                 if (skip >= part.size()) {
                     skip -= part.size();
                     continue;
@@ -327,10 +345,10 @@ void Connection::flush() {
         size_t written = static_cast<size_t>(n);
         while (written > 0 && !out_.empty()) {
             auto& e = out_.front();
-            size_t remaining = e.message->size() - out_offset_;
+            size_t remaining = e.size() - out_offset_;
             if (written >= remaining) {
                 written -= remaining;
-                queued_bytes_ -= e.message->size();
+                queued_bytes_ -= e.size();
                 queued_fds_ -= e.message->fds.size();
                 out_.pop_front();
                 out_offset_ = 0;

@@ -16,6 +16,7 @@
 
 #include "daemon/bus_message.hpp"
 #include "daemon/unique_fd.hpp"
+#include "metadata/namespace_view.hpp"
 #include "policy/policy.hpp"
 #include "wire/sasl.hpp"
 
@@ -53,7 +54,9 @@ public:
      * Queues a message for this connection. Returns false, queueing
      * nothing, if it would exceed the connection's outgoing limits.
      */
-    bool enqueue(const MessagePtr& message);
+    bool enqueue(const MessagePtr& message, std::vector<uint8_t> own_header = {});
+    /* Asks the kernel to stamp every read with the writer's credentials. */
+    void enable_credential_stamps();
     /* Writes what is queued; called by the bus once per loop iteration. */
     void flush();
     /* Disconnects (idempotent); the bus forgets the connection. */
@@ -77,6 +80,13 @@ public:
     /* The configuration's rules that apply to this peer; unset when the
      * bus has no policy (everything allowed). */
     std::optional<policy::ConnectionPolicy> policy;
+    /* kdbus attach flags (org.kdbusd.Bus1.UpdateAttachFlags): what this
+     * connection lets receivers see of it, and what it wants to receive.
+     * The receiver's namespaces are captured when it first opts in. */
+    uint64_t attach_send = 0;
+    uint64_t attach_recv = 0;
+    std::optional<metadata::NamespaceView> namespaces;
+    std::string description;
     /* Pending method calls this connection made that await a reply. */
     unsigned pending_replies = 0;
     /* A number for logs before the connection has a unique name. */
@@ -85,7 +95,14 @@ public:
 private:
     struct OutEntry {
         MessagePtr message;
+        /* This receiver's own header (with metadata), else the shared one. */
+        std::vector<uint8_t> own_header;
         bool fds_sent = false;
+
+        std::span<const uint8_t> header() const {
+            return own_header.empty() ? message->header_bytes() : std::span<const uint8_t>(own_header);
+        }
+        size_t size() const { return header().size() + message->body().size(); }
     };
 
     void arm_read();
@@ -113,6 +130,9 @@ private:
     std::vector<uint8_t> large_;
     size_t large_filled_ = 0;
     std::deque<UniqueFd> in_fds_;
+    pid_t stamp_pid_ = 0;
+    uid_t stamp_uid_ = static_cast<uid_t>(-1);
+    gid_t stamp_gid_ = static_cast<gid_t>(-1);
 
     /* Output. */
     std::deque<OutEntry> out_;

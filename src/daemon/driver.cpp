@@ -10,6 +10,9 @@
 #include "daemon/connection.hpp"
 #include "daemon/errors.hpp"
 #include "daemon/match_rule.hpp"
+#include "kdbus/attach_flags.hpp"
+#include "metadata/message_metadata.hpp"
+#include "metadata/serialize.hpp"
 #include "wire/syntax.hpp"
 
 namespace kdbus::daemon {
@@ -24,6 +27,7 @@ constexpr const char* iface_stats = "org.freedesktop.DBus.Debug.Stats";
 constexpr const char* iface_introspectable = "org.freedesktop.DBus.Introspectable";
 constexpr const char* iface_peer = "org.freedesktop.DBus.Peer";
 constexpr const char* iface_properties = "org.freedesktop.DBus.Properties";
+constexpr const char* iface_bus1 = "org.kdbusd.Bus1";
 
 
 const char* introspection_xml() {
@@ -80,6 +84,13 @@ const char* introspection_xml() {
   <interface name="org.freedesktop.DBus.Peer">
     <method name="GetMachineId"><arg direction="out" type="s"/></method>
     <method name="Ping"/>
+  </interface>
+  <interface name="org.kdbusd.Bus1">
+    <method name="UpdateAttachFlags"><arg direction="in" type="t" name="send_mask"/><arg direction="in" type="t" name="recv_mask"/></method>
+    <method name="GetAttachFlags"><arg direction="out" type="t" name="send_mask"/><arg direction="out" type="t" name="recv_mask"/></method>
+    <method name="GetConnectionMetadata"><arg direction="in" type="s" name="name"/><arg direction="in" type="t" name="mask"/><arg direction="out" type="a{sv}"/></method>
+    <method name="SetConnectionDescription"><arg direction="in" type="s"/></method>
+    <signal name="MessagesLost"><arg type="u" name="count"/></signal>
   </interface>
 </node>
 )";
@@ -156,6 +167,10 @@ const Driver::Method Driver::methods_[] = {
     {iface_stats, "GetStats", "", &Driver::get_stats, false},
     {iface_stats, "GetConnectionStats", "s", &Driver::get_connection_stats, false},
     {iface_stats, "GetAllMatchRules", "", &Driver::get_all_match_rules, false},
+    {iface_bus1, "UpdateAttachFlags", "tt", &Driver::update_attach_flags, false},
+    {iface_bus1, "GetAttachFlags", "", &Driver::get_attach_flags, false},
+    {iface_bus1, "GetConnectionMetadata", "st", &Driver::get_connection_metadata, false},
+    {iface_bus1, "SetConnectionDescription", "s", &Driver::set_connection_description, false},
 };
 
 Driver::Driver(Bus& bus) : bus_(bus) {}
@@ -681,6 +696,86 @@ void Driver::get_all_match_rules(Connection&, const wire::Header&, wire::Reader&
         put_string_array(w, rules);
     }
     w.end_array(t);
+}
+
+/* org.kdbusd.Bus1 */
+
+void Driver::update_attach_flags(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    uint64_t send = 0, recv = 0;
+    args.read_u64(send);
+    args.read_u64(recv);
+    if ((send | recv) & ~attach::all) {
+        r.fail(error::invalid_args, "Unknown attach flags (known: 0x" + std::to_string(attach::all) + ")");
+        return;
+    }
+    if (recv && !c.namespaces) {
+        // Translation needs the receiver's namespaces; they are pinned now.
+        metadata::Pidfd pidfd = metadata::Pidfd::open(c.credentials().pid);
+        if (pidfd) c.namespaces = metadata::NamespaceView::capture(pidfd, c.credentials().pid);
+        if (!c.namespaces) {
+            r.fail(error::failed, "Could not read the caller's namespaces");
+            return;
+        }
+    }
+    c.attach_send = send;
+    c.attach_recv = recv;
+    if (recv) bus_.enable_credential_stamps();
+}
+
+void Driver::get_attach_flags(Connection& c, const wire::Header&, wire::Reader&, Reply& r) {
+    auto& w = r.body("tt");
+    w.put_u64(c.attach_send);
+    w.put_u64(c.attach_recv);
+}
+
+void Driver::get_connection_metadata(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view name;
+    uint64_t mask = 0;
+    args.read_string(name);
+    args.read_u64(mask);
+    if (mask & ~attach::all) {
+        r.fail(error::invalid_args, "Unknown attach flags");
+        return;
+    }
+    Connection* target = lookup(name, "metadata", r);
+    if (!target) return;
+    // kdbus CONN_INFO: requested ∩ what the target's send mask allows (the
+    // implicit items always), translated into the caller's namespaces.
+    uint64_t allowed = mask & (attach::implicit | target->attach_send) & ~attach::timestamp;
+    metadata::MessageMetadata md;
+    metadata::MessageCredentials creds;
+    creds.has_creds = true;
+    creds.pid = target->credentials().pid;
+    creds.uid = target->credentials().uid;
+    creds.gid = target->credentials().gid;
+    metadata::Pidfd pidfd = metadata::Pidfd::open(creds.pid);
+    metadata::capture_process_items(md, allowed & ~metadata::connection_items, creds, pidfd ? &pidfd : nullptr);
+    if (allowed & attach::names) {
+        md.names = bus_.names().names_owned_by(target->id);
+        md.present |= attach::names;
+    }
+    if ((allowed & attach::conn_description) && !target->description.empty()) {
+        md.conn_description = target->description;
+        md.present |= attach::conn_description;
+    }
+    std::optional<metadata::NamespaceView> own;
+    const metadata::NamespaceView* view = caller.namespaces ? &*caller.namespaces : nullptr;
+    if (!view) {
+        metadata::Pidfd self = metadata::Pidfd::open(caller.credentials().pid);
+        if (self) own = metadata::NamespaceView::capture(self, caller.credentials().pid);
+        if (!own) {
+            r.fail(error::failed, "Could not read the caller's namespaces");
+            return;
+        }
+        view = &*own;
+    }
+    metadata::append_metadata_value(r.body("a{sv}"), md, allowed, *view);
+}
+
+void Driver::set_connection_description(Connection& c, const wire::Header&, wire::Reader& args, Reply&) {
+    std::string_view text;
+    args.read_string(text);
+    c.description = std::string(text);
 }
 
 }  // namespace kdbus::daemon

@@ -96,6 +96,11 @@ private:
     void get_stats(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void get_connection_stats(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void get_all_match_rules(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    /* org.kdbusd.Bus1 (DESIGN.md, "Fixed interfaces") */
+    void update_attach_flags(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void get_attach_flags(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void get_connection_metadata(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void set_connection_description(Connection&, const wire::Header&, wire::Reader&, Reply&);
 
     /* The connection a name argument refers to, or nullptr after filling
      * NameHasNoOwner with "Could not get <what> of name '<name>': no such name". */

@@ -1,0 +1,85 @@
+#include "daemon/metadata_attach.hpp"
+
+#include <time.h>
+
+#include "kdbus/attach_flags.hpp"
+#include "metadata/delivery.hpp"
+#include "metadata/serialize.hpp"
+
+namespace kdbus::daemon {
+
+namespace {
+
+uint64_t clock_ns(clockid_t id) {
+    timespec ts{};
+    ::clock_gettime(id, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+/* Captures the items of `wanted` that no earlier receiver asked for. */
+void capture(BusMessage& m, const Connection* sender, uint64_t wanted, const NameRegistry& names,
+             uint64_t& seqnum) {
+    uint64_t missing = wanted & ~m.metadata_tried;
+    if (!missing) return;
+    if (!m.metadata) {
+        m.metadata = std::make_unique<metadata::MessageMetadata>();
+        // One counter per bus, so receivers can order messages of
+        // different senders (issue: "strictly increasing across senders").
+        m.metadata->seqnum = ++seqnum;
+        m.metadata->monotonic_ns = clock_ns(CLOCK_MONOTONIC);
+        m.metadata->realtime_ns = clock_ns(CLOCK_REALTIME);
+        m.metadata->present |= attach::timestamp;
+    }
+    m.metadata_tried |= missing;
+    auto& md = *m.metadata;
+    if (!sender) return;
+
+    uint64_t process = missing & ~metadata::connection_items;
+    if (process) {
+        metadata::MessageCredentials stamp;
+        const auto& creds = sender->credentials();
+        stamp.has_creds = true;
+        stamp.pid = m.stamp_pid ? m.stamp_pid : creds.pid;
+        stamp.uid = m.stamp_pid ? m.stamp_uid : creds.uid;
+        stamp.gid = m.stamp_pid ? m.stamp_gid : creds.gid;
+        // The message is being routed as we speak, so its writer is alive
+        // unless it exited right after writing; capture_process_items
+        // checks the pidfd again after reading /proc.
+        metadata::Pidfd pidfd = metadata::Pidfd::open(stamp.pid);
+        metadata::capture_process_items(md, process, stamp, pidfd ? &pidfd : nullptr);
+    }
+    if (missing & attach::names) {
+        md.names = names.names_owned_by(sender->id);
+        md.present |= attach::names;
+    }
+    if ((missing & attach::conn_description) && !sender->description.empty()) {
+        md.conn_description = sender->description;
+        md.present |= attach::conn_description;
+    }
+    if ((missing & attach::seclabel) && !sender->credentials().security_label.empty()) {
+        md.seclabel = sender->credentials().security_label;
+        md.present |= attach::seclabel;
+    }
+}
+
+}  // namespace
+
+std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sender, const Connection& to,
+                                          const NameRegistry& names, uint64_t& seqnum) {
+    if (to.attach_recv == 0 || !to.namespaces) return {};
+    uint64_t mask;
+    if (sender) {
+        pid_t pid = m.stamp_pid ? m.stamp_pid : sender->credentials().pid;
+        mask = metadata::delivered_mask(to.attach_recv, sender->attach_send, *to.namespaces, pid);
+    } else {
+        mask = to.attach_recv & attach::timestamp;  // kdbus: kernel messages carry only TIMESTAMP
+    }
+    if (!mask) return {};
+    capture(m, sender, mask, names, seqnum);
+    auto head = m.header_bytes();
+    std::vector<uint8_t> out(head.begin(), head.end());
+    if (!metadata::append_metadata_field(out, m.header.endian, *m.metadata, mask, *to.namespaces)) return {};
+    return out;
+}
+
+}  // namespace kdbus::daemon
