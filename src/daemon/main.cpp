@@ -16,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
@@ -175,6 +176,8 @@ int run(const Options& opts) {
 int main(int argc, char** argv) {
     ensure_standard_fds();
     ::signal(SIGPIPE, SIG_IGN);
+    // stdout may carry --print-address; logs go to stderr, as dbus-daemon's.
+    spdlog::set_default_logger(spdlog::stderr_color_st("kdbusd"));
     spdlog::set_pattern("kdbusd[%P]: %l: %v");
     if (const char* level = ::getenv("KDBUSD_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
 
