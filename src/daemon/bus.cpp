@@ -191,10 +191,7 @@ void Bus::on_authenticated(Connection& c) {
         c.close("too many connections");
         return;
     }
-    size_t same_user = 0;
-    for (auto& [id, other] : by_id_)
-        if (other->credentials().uid == c.credentials().uid) ++same_user;
-    if (same_user >= settings_.limits.max_connections_per_user) {
+    if (connections_per_uid_[c.credentials().uid] >= settings_.limits.max_connections_per_user) {
         spdlog::warn("uid {}: refused connection over max_connections_per_user", c.credentials().uid);
         c.close("too many connections for this user");
         return;
@@ -218,6 +215,7 @@ void Bus::register_connection(Connection& c) {
     c.id = next_id_++;
     c.unique_name = ":1." + std::to_string(c.id);
     c.activate();
+    ++connections_per_uid_[c.credentials().uid];
     by_id_.emplace(c.id, it->second);
     unregistered_.erase(it);
 }
@@ -262,6 +260,8 @@ void Bus::on_connection_closed(Connection& c) {
     if (it == by_id_.end()) return;
     keep = it->second;
     by_id_.erase(it);
+    if (auto u = connections_per_uid_.find(c.credentials().uid); u != connections_per_uid_.end() && --u->second == 0)
+        connections_per_uid_.erase(u);
 
     // Callers waiting on this connection get NoReply at once; calls it
     // made are forgotten (dbus-daemon: "Message recipient disconnected").
@@ -356,6 +356,8 @@ void Bus::announce(const std::vector<NameChange>& changes) {
 }
 
 void Bus::schedule_flush(Connection& c) {
+    if (c.flush_scheduled) return;
+    c.flush_scheduled = true;
     dirty_.push_back(c.shared_from_this());
     if (flush_posted_) return;
     flush_posted_ = true;
@@ -366,7 +368,10 @@ void Bus::flush_all() {
     flush_posted_ = false;
     std::vector<ConnectionPtr> batch;
     batch.swap(dirty_);
-    for (auto& c : batch) c->flush();
+    for (auto& c : batch) {
+        c->flush_scheduled = false;
+        c->flush();
+    }
     if (batch.capacity() > dirty_.capacity()) {
         batch.clear();
         dirty_.swap(batch);

@@ -120,6 +120,8 @@ private:
     bool credential_stamps_ = false;
     std::unordered_map<uint64_t, ConnectionPtr> by_id_;
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
+    /* Connections with a unique name, per uid (max_connections_per_user). */
+    std::unordered_map<uid_t, size_t> connections_per_uid_;
     std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> listeners_;
 
     NameRegistry names_;

@@ -89,6 +89,9 @@ public:
     std::string description;
     /* Pending method calls this connection made that await a reply. */
     unsigned pending_replies = 0;
+    /* Set while the connection is on the bus's list of queues to write
+     * at the end of this loop iteration. */
+    bool flush_scheduled = false;
     /* A number for logs before the connection has a unique name. */
     const uint64_t serial_number;
 
