@@ -191,6 +191,22 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
     }
 
     Reply r;
+    if (!method && from.active()) {
+        for (const auto& ext : extensions) {
+            if (h.member != ext.member || (!h.interface.empty() && h.interface != ext.interface)) continue;
+            if (h.path != ext.path)
+                r.fail(error::unknown_object, "Object path \"" + std::string(h.path) + "\" does not exist");
+            else if (h.signature != ext.in_signature)
+                r.fail(error::invalid_args, "Call to " + std::string(h.member) + " has wrong args (" +
+                                                std::string(h.signature) + ", expected " + ext.in_signature + ")");
+            else {
+                wire::Reader args(call->body(), h.endian);
+                ext.handler(from, h, args, r);
+            }
+            send_reply(from, h, r);
+            return;
+        }
+    }
     if (from.state() != Connection::State::active && (!method || method->handler != &Driver::hello)) {
         from.close("first message was not Hello");
         return;
@@ -216,20 +232,21 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
         (this->*(method->handler))(from, h, args, r);
     }
 
+    send_reply(from, h, r);
+}
+
+void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
     if (r.before) r.before();
     if (h.flags & wire::flag::no_reply_expected) {
         if (r.after) r.after();
         return;
     }
     if (!r.error_name.empty()) {
+        // Errors before Hello completes cannot be addressed; drop them.
+        if (from.unique_name.empty()) return;
         wire::MessageBuilder b(wire::MessageType::error);
-        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name);
-        if (!from.unique_name.empty()) b.destination(from.unique_name);
+        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name).destination(from.unique_name);
         b.body("s").put_string(r.error_text);
-        if (from.unique_name.empty()) {
-            // Errors before Hello completes cannot be addressed; drop them.
-            return;
-        }
         bus_.send_from_driver(b.finish(bus_.next_driver_serial()));
         return;
     }

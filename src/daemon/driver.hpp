@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/bus_message.hpp"
 #include "wire/marshal.hpp"
@@ -57,6 +58,17 @@ public:
     };
     using Handler = void (Driver::*)(Connection&, const wire::Header&, wire::Reader&, Reply&);
 
+    /* Methods added by the process around the bus (a domain's
+     * org.kdbusd.Control1), served only at their own object path. */
+    struct ExtensionMethod {
+        std::string interface;
+        std::string member;
+        std::string in_signature;
+        std::string path;
+        std::function<void(Connection&, const wire::Header&, wire::Reader&, Reply&)> handler;
+    };
+    std::vector<ExtensionMethod> extensions;
+
 private:
     struct Method {
         const char* interface;
@@ -105,6 +117,7 @@ private:
     /* The connection a name argument refers to, or nullptr after filling
      * NameHasNoOwner with "Could not get <what> of name '<name>': no such name". */
     Connection* lookup(std::string_view name, const char* what, Reply& r);
+    void send_reply(Connection& from, const wire::Header& call, Reply& r);
     bool privileged(const Connection& c) const;
     void put_property(wire::Writer& w, std::string_view name);
 
