@@ -286,6 +286,7 @@ void Bus::on_connection_closed(Connection& c) {
     names_.release_all(c.id, changes);
     changes.push_back(NameChange{c.unique_name, c.id, 0});
     announce(changes);
+    if (on_disconnect) on_disconnect(c);
 }
 
 void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {

@@ -51,6 +51,10 @@ public:
     bool connection_can_authenticate(const PeerCredentials& creds) const;
 
     Driver& driver() { return *driver_; }
+    /* Called when a connection with a unique name goes away (a domain
+     * removes the buses a control connection created). */
+    std::function<void(Connection&)> on_disconnect;
+    size_t incomplete_connections() const { return unregistered_.size(); }
 
     /* Used by the driver. */
     const BusSettings& settings() const { return settings_; }
