@@ -71,12 +71,18 @@ DaemonConfig load_daemon_config(const Options& options) {
     d.fork = c.fork;
     d.keep_umask = c.keep_umask;
     d.pidfile = c.pidfile;
-    d.settings.type = c.type;
-    d.settings.auth_mechanisms = c.auth;
-    d.settings.allow_anonymous = c.allow_anonymous;
-    d.settings.limits = to_bus_limits(c.limits);
-    d.settings.policy = c.policy;
+    d.settings = settings_from_config(c);
     return d;
+}
+
+BusSettings settings_from_config(const policy::Config& c) {
+    BusSettings s;
+    s.type = c.type;
+    s.auth_mechanisms = c.auth;
+    s.allow_anonymous = c.allow_anonymous;
+    s.limits = to_bus_limits(c.limits);
+    s.policy = c.policy;
+    return s;
 }
 
 }  // namespace kdbus::daemon

@@ -9,6 +9,10 @@
 #include "daemon/bus_settings.hpp"
 #include "daemon/options.hpp"
 
+namespace kdbus::policy {
+struct Config;
+}
+
 namespace kdbus::daemon {
 
 struct DaemonConfig {
@@ -28,8 +32,12 @@ struct DaemonConfig {
  */
 DaemonConfig load_daemon_config(const Options& options);
 
+/* The bus-level part of a loaded configuration. */
+BusSettings settings_from_config(const policy::Config& config);
+
 /* The configuration files built into the binary (from conf/). */
 extern const char* const embedded_session_conf;
 extern const char* const embedded_system_conf;
+extern const char* const embedded_domain_json;
 
 }  // namespace kdbus::daemon

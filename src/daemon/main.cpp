@@ -22,6 +22,7 @@
 
 #include "daemon/bus.hpp"
 #include "daemon/bus_config.hpp"
+#include "daemon/domain.hpp"
 #include "daemon/driver.hpp"
 #include "daemon/listen_address.hpp"
 #include "daemon/options.hpp"
@@ -171,6 +172,50 @@ int run(const Options& opts) {
     return 0;
 }
 
+/* kdbusd --domain DIR: the control socket and the buses made through it. */
+int run_domain(const Options& opts) {
+    Domain::Options d;
+    d.dir = opts.domain_dir;
+    if (opts.config == Options::Config::file) {
+        std::ifstream f(opts.config_file);
+        if (!f) throw std::runtime_error("cannot read " + opts.config_file);
+        d.config_json.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        d.config_name = opts.config_file;
+    } else {
+        d.config_json = embedded_domain_json;
+        d.config_name = "(built-in kdbusd.json)";
+    }
+    boost::asio::io_context io(1);
+    Domain domain(io, std::move(d));
+    domain.start();
+    if (opts.print_address) write_all(opts.print_address_fd, domain.control_address() + "\n");
+    if (opts.print_pid) write_all(opts.print_pid_fd, std::to_string(::getpid()) + "\n");
+
+    boost::asio::signal_set stop(io, SIGTERM, SIGINT);
+    stop.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        sd_notify(0, "STOPPING=1");
+        domain.shutdown();
+        io.stop();
+    });
+    boost::asio::signal_set hup(io, SIGHUP);
+    std::function<void()> wait_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            sd_notify(0, "RELOADING=1");
+            if (std::string err = domain.reload(); !err.empty()) spdlog::warn("{}", err);
+            sd_notify(0, "READY=1");
+            wait_hup();
+        });
+    };
+    wait_hup();
+    sd_notifyf(0, "READY=1\nSTATUS=Domain %s, control socket %s", opts.domain_dir.c_str(),
+               domain.control_address().c_str());
+    spdlog::info("kdbusd domain {} ready, control socket {}", opts.domain_dir, domain.control_address());
+    io.run();
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,6 +247,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     try {
+        if (!opts.domain_dir.empty()) return run_domain(opts);
         return run(opts);
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());

@@ -1,0 +1,97 @@
+/* Domain: one kdbusd process serving DIR/control and the buses made
+ * through it (kdbus's kdbusfs mount, DESIGN.md "Modes") */
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "daemon/bus.hpp"
+#include "daemon/driver.hpp"
+
+namespace kdbus::daemon {
+
+/*
+ * A domain has no name beyond its directory, so making one needs no
+ * privilege (kdbus: FS_USERNS_MOUNT). Its control socket is itself a small
+ * bus whose driver offers org.kdbusd.Control1; each bus it creates is a Bus
+ * with its own listener at DIR/<uid>-<name>/bus, names, policy and limits,
+ * all on the one event loop. Privilege is decided per control connection
+ * from SO_PEERCRED: the daemon's own uid or uid 0 (kdbus: CAP_IPC_OWNER in
+ * the domain's user namespace), or the bus's owner for its own bus.
+ */
+class Domain {
+public:
+    struct Options {
+        std::string dir;
+        /* JSON (conf/kdbusd.json): buses created at start. */
+        std::string config_json;
+        std::string config_name;  // for errors
+    };
+
+    Domain(boost::asio::io_context& io, Options options);
+    ~Domain();
+    Domain(const Domain&) = delete;
+    Domain& operator=(const Domain&) = delete;
+
+    /* Creates DIR, the control socket and the configured buses. Throws. */
+    void start();
+    /* Disconnects every client and removes every socket this domain made. */
+    void shutdown();
+    /* Re-reads the configured policy of every bus; empty or an error text. */
+    std::string reload();
+
+    const std::string& control_address() const { return control_address_; }
+
+private:
+    struct BusEntry {
+        std::string name;
+        uid_t owner = 0;
+        std::string access;       // owner | group | world
+        std::string policy_text;  // as given at creation, for reload
+        bool persist = false;
+        uint64_t creator = 0;  // control connection id; 0 once persistent
+        std::string dir;
+        std::string socket_path;
+        std::string address;
+        std::unique_ptr<Bus> bus;
+    };
+    struct ChildDomain {
+        std::string dir;
+        pid_t pid = 0;
+        pid_t target = 0;
+    };
+
+    void install_control_methods();
+    /* Makes a bus; returns an error text or empty. */
+    std::string create_bus(const std::string& name, uid_t owner, const std::string& access,
+                           const std::string& policy_text, bool persist, uint64_t creator, std::string* address);
+    void remove_bus(const std::string& name);
+    bool privileged(const Connection& c) const;
+    void on_control_disconnect(Connection& c);
+
+    using Reply = Driver::Reply;
+    void control_create_bus(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_remove_bus(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_list_buses(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_get_stats(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_reload(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_list_domains(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_create_domain(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_not_yet(Connection&, const wire::Header&, wire::Reader&, Reply&);
+
+    boost::asio::io_context& io_;
+    Options options_;
+    std::unique_ptr<Bus> control_;
+    std::string control_path_;
+    std::string control_address_;
+    std::map<std::string, BusEntry> buses_;
+    std::vector<ChildDomain> children_;
+};
+
+}  // namespace kdbus::daemon
