@@ -1,6 +1,11 @@
 #include "daemon/bus.hpp"
 
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
 
 #include <cerrno>
 #include <chrono>
@@ -13,6 +18,7 @@
 #include "daemon/errors.hpp"
 #include "daemon/metadata_attach.hpp"
 #include "daemon/policy_check.hpp"
+#include "wire/address.hpp"
 #include "wire/message.hpp"
 #include "wire/syntax.hpp"
 
@@ -58,6 +64,18 @@ PeerCredentials peer_credentials(int fd) {
     return c;
 }
 
+/* How clients reach a listening socket, for DBUS_STARTER_ADDRESS. */
+std::string socket_address(int fd) {
+    sockaddr_un sa{};
+    socklen_t len = sizeof(sa);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) < 0 || sa.sun_family != AF_UNIX) return {};
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    if (n == 0) return {};
+    if (sa.sun_path[0] == '\0')
+        return "unix:abstract=" + wire::escape_address_value(std::string_view(sa.sun_path + 1, n - 1));
+    return "unix:path=" + wire::escape_address_value(std::string_view(sa.sun_path, strnlen(sa.sun_path, n)));
+}
+
 }  // namespace
 
 Bus::Bus(boost::asio::io_context& io, BusSettings settings)
@@ -65,14 +83,21 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       settings_(std::move(settings)),
       guid_(make_guid()),
       driver_(std::make_unique<Driver>(*this)),
+      activation_(*this, io),
       read_buffer_(read_buffer_size),
       reply_timer_(io) {
     owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
+    configure_activation();
 }
 
 Bus::~Bus() = default;
 
 void Bus::add_listener(UniqueFd listen_fd) {
+    if (std::string a = socket_address(listen_fd.get()); !a.empty()) {
+        if (!address_.empty()) address_ += ';';
+        address_ += a + ",guid=" + guid_;
+        activation_.set_address(address_);
+    }
     auto listener = std::make_shared<boost::asio::posix::stream_descriptor>(io_, listen_fd.release());
     listeners_.push_back(listener);
     accept_loop(listener);
@@ -137,6 +162,18 @@ bool Bus::connection_can_authenticate(const PeerCredentials&) const { return tru
 void Bus::set_settings(BusSettings settings) {
     settings_ = std::move(settings);
     for (auto& [id, c] : by_id_) compile_policy(*c);
+    configure_activation();
+}
+
+void Bus::configure_activation() {
+    Activation::Settings a;
+    a.servicedirs = settings_.servicedirs;
+    a.servicehelper = settings_.servicehelper;
+    a.systemd = settings_.systemd_activation;
+    a.bus_type = settings_.type;
+    a.start_timeout_ms = settings_.limits.service_start_timeout;
+    a.max_pending = settings_.limits.max_pending_service_starts;
+    activation_.configure(std::move(a));
 }
 
 void Bus::compile_policy(Connection& c) {
@@ -158,44 +195,33 @@ bool Bus::may_own(Connection& c, std::string_view name) const {
 }
 
 bool Bus::may_send(Connection* from, const MessagePtr& m, Connection* to, bool requested_reply, bool report) {
-    if (!settings_.policy) return true;
+    auto denial = send_denial(from, m, to, requested_reply);
+    if (!denial) return true;
+    if (report && from) send_error(*from, m->header, error::access_denied, *denial);
+    return false;
+}
+
+std::optional<std::string> Bus::send_denial(Connection* from, const MessagePtr& m, Connection* to,
+                                            bool requested_reply) {
+    if (!settings_.policy) return std::nullopt;
     policy::MessageFacts facts = message_facts(*m);
     if (from && from->policy) {
         std::optional<ConnectionNames> receiver;
         if (to) receiver.emplace(names_, *to);
         auto d = from->policy->check_send(facts, to ? &*receiver : nullptr, requested_reply);
-        if (!d.allowed) {
-            if (report) send_error(*from, m->header, error::access_denied,
-                                   denial_text(true, facts, d, requested_reply, from, to));
-            return false;
-        }
+        if (!d.allowed) return denial_text(true, facts, d, requested_reply, from, to);
     }
     if (to && to->policy) {
         std::optional<ConnectionNames> sender;
         if (from) sender.emplace(names_, *from);
         bool eavesdropping = !m->header.destination.empty() && !owns(m->header.destination, to->unique_name);
         auto d = to->policy->check_receive(facts, from ? &*sender : nullptr, requested_reply, eavesdropping);
-        if (!d.allowed) {
-            if (report && from) send_error(*from, m->header, error::access_denied,
-                                           denial_text(false, facts, d, requested_reply, from, to));
-            return false;
-        }
+        if (!d.allowed) return denial_text(false, facts, d, requested_reply, from, to);
     }
-    return true;
+    return std::nullopt;
 }
 
 void Bus::on_authenticated(Connection& c) {
-    // A connection is "complete" once authenticated (dbus-daemon's count).
-    size_t complete = by_id_.size();
-    if (complete >= settings_.limits.max_completed_connections) {
-        c.close("too many connections");
-        return;
-    }
-    if (connections_per_uid_[c.credentials().uid] >= settings_.limits.max_connections_per_user) {
-        spdlog::warn("uid {}: refused connection over max_connections_per_user", c.credentials().uid);
-        c.close("too many connections for this user");
-        return;
-    }
     if (settings_.policy) {
         const auto& creds = c.credentials();
         std::vector<gid_t> groups = creds.groups;
@@ -209,12 +235,25 @@ void Bus::on_authenticated(Connection& c) {
     }
 }
 
+std::optional<std::string> Bus::connection_limit_reached(const Connection& c) const {
+    // Checked at Hello, as dbus-daemon does (bus_connections_check_limits):
+    // the caller gets LimitsExceeded and may try again later.
+    if (by_id_.size() >= settings_.limits.max_completed_connections)
+        return "The maximum number of active connections has been reached";
+    auto it = connections_per_uid_.find(c.credentials().uid);
+    if (it != connections_per_uid_.end() && it->second >= settings_.limits.max_connections_per_user)
+        return "The maximum number of active connections for UID " + std::to_string(c.credentials().uid) +
+               " has been reached";
+    return std::nullopt;
+}
+
 void Bus::register_connection(Connection& c) {
     auto it = unregistered_.find(&c);
     if (it == unregistered_.end()) return;
     c.id = next_id_++;
     c.unique_name = ":1." + std::to_string(c.id);
     c.activate();
+    pin_hello_identity(c);
     ++connections_per_uid_[c.credentials().uid];
     by_id_.emplace(c.id, it->second);
     unregistered_.erase(it);
@@ -352,6 +391,9 @@ void Bus::announce(const std::vector<NameChange>& changes) {
                 b.body("s").put_string(ch.name);
                 send_from_driver(b.finish(next_driver_serial()));
             }
+            // Messages held for an activated service go out now, before
+            // the RequestName reply (dbus-daemon bus_registry_acquire_service).
+            if (!unique) activation_.name_acquired(ch.name);
         }
     }
 }
@@ -412,22 +454,60 @@ void Bus::send_error(Connection& to, const wire::Header& call, std::string_view 
     send_from_driver(b.finish(next_driver_serial()));
 }
 
-void Bus::send_from_driver(std::vector<uint8_t> bytes) {
+MessagePtr Bus::driver_message(std::vector<uint8_t> bytes) {
     MessagePtr m(new BusMessage);
     m->raw = std::move(bytes);
     m->sender = "org.freedesktop.DBus";
     if (const char* err = wire::parse_message(m->raw, m->header)) {
         spdlog::error("driver built an invalid message: {}", err);
+        return nullptr;
+    }
+    return m;
+}
+
+void Bus::capture(const MessagePtr& m) { to_monitors(m); }
+
+void Bus::deliver_held(uint64_t sender_id, const MessagePtr& m, Connection& to) {
+    if (sender_id == 0) {
+        if (may_send(nullptr, m, &to, false, false)) deliver(to, m);
+        to_eavesdroppers(m, &to);
+        return;
+    }
+    if (Connection* from = find(sender_id)) route_unicast(*from, m, &to, false);
+}
+
+void Bus::send_from_driver(std::vector<uint8_t> bytes) {
+    MessagePtr m = driver_message(std::move(bytes));
+    if (!m) return;
+    if (!m->header.destination.empty()) {
+        Connection* c = resolve(m->header.destination);
+        to_monitors(m, c);
+        if (c) {
+            if (auto denial = send_denial(nullptr, m, c, m->header.reply_serial != 0)) {
+                // dbus-daemon only shows this refusal to monitors: an error
+                // from the bus to itself (dbus#457).
+                capture_error("org.freedesktop.DBus", m->header, error::access_denied, *denial);
+            } else {
+                deliver(*c, m);
+            }
+        }
+        to_eavesdroppers(m, c);
         return;
     }
     to_monitors(m);
-    if (!m->header.destination.empty()) {
-        Connection* c = resolve(m->header.destination);
-        if (c && may_send(nullptr, m, c, m->header.reply_serial != 0, false)) deliver(*c, m);
-        to_eavesdroppers(m, nullptr);
-    } else {
-        broadcast(m);
-    }
+    broadcast(m);
+}
+
+void Bus::capture_error(std::string_view destination, const wire::Header& in_reply_to, std::string_view name,
+                        std::string_view text) {
+    // dbus-daemon (bus_transaction_capture_error_reply): a copy of a
+    // refusal nobody receives, so that monitors see why a message went
+    // nowhere.
+    if (monitors_.empty()) return;
+    wire::MessageBuilder b(wire::MessageType::error);
+    b.error_name(name).reply_serial(in_reply_to.serial).destination(destination).sender("org.freedesktop.DBus");
+    b.body("s").put_string(text);
+    if (MessagePtr e = driver_message(b.finish(next_driver_serial()))) to_monitors(e);
 }
 
 void Bus::on_message(Connection& from, MessagePtr m) {
@@ -452,6 +532,14 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     wire::build_forward_header(h, m->sender, m->head);
 
     if (h.destination == "org.freedesktop.DBus") {
+        if (h.type == wire::MessageType::signal) {
+            // What the signal causes (ActivationFailure's errors) reaches
+            // monitors before the signal itself, as in dbus-daemon, whose
+            // activation code sends those in a transaction of its own.
+            on_driver_signal(from, m);
+            to_monitors(m);
+            return;
+        }
         to_monitors(m);
         if (h.type != wire::MessageType::method_call) return;
         // Hello is always allowed (dbus-daemon).
@@ -470,26 +558,53 @@ void Bus::on_message(Connection& from, MessagePtr m) {
 
     Connection* dest = resolve(h.destination);
     if (!dest) {
-        to_monitors(m);
-        if (h.expects_reply()) {
-            send_error(from, h, error::service_unknown,
-                       "The name " + std::string(h.destination) + " was not provided by any .service files");
-        }
+        route_to_unowned(from, m);
         return;
     }
     route_unicast(from, m, dest);
 }
 
-void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest) {
+void Bus::route_to_unowned(Connection& from, const MessagePtr& m) {
+    const wire::Header& h = m->header;
+    if (h.flags & wire::flag::no_auto_start) {
+        to_monitors(m);
+        send_error(from, h, error::name_has_no_owner, "Name \"" + std::string(h.destination) + "\" does not exist");
+        return;
+    }
+    // Monitors see an ActivationRequest before the message that caused it.
+    auto failure = activation_.auto_start(from, m);
+    to_monitors(m);
+    if (failure) send_error(from, h, failure->name, failure->text);
+}
+
+void Bus::on_driver_signal(Connection& from, const MessagePtr& m) {
+    const wire::Header& h = m->header;
+    // systemd reports a failed start to the bus; only the real systemd
+    // (the owner of its name, and privileged) is believed (bus/driver.c).
+    if (h.interface != "org.freedesktop.systemd1.Activator" || h.member != "ActivationFailure") return;
+    if (!settings_.systemd_activation || h.signature != "sss") return;
+    uid_t uid = from.credentials().uid;
+    Connection* systemd = resolve("org.freedesktop.systemd1");
+    if (systemd != &from || (uid != 0 && uid != ::geteuid())) {
+        spdlog::warn("{}: ignoring ActivationFailure from a connection that is not systemd", from.unique_name);
+        return;
+    }
+    wire::Reader r(m->body(), h.endian);
+    std::string_view unit, name, text;
+    if (!r.read_string(unit) || !r.read_string(name) || !r.read_string(text)) return;
+    activation_.systemd_failed(unit, name, text);
+}
+
+void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest, bool capture) {
     const wire::Header& h = m->header;
     using wire::MessageType;
+    // dbus-daemon shows a message to monitors as it arrives, before any
+    // error it causes (bus/dispatch.c captures before dispatching).
+    if (capture) to_monitors(m, dest);
 
     bool is_reply = h.type == MessageType::method_return || h.type == MessageType::error;
     bool requested_reply = is_reply && replies_.contains(dest->id, h.reply_serial, from.id);
-    if (!may_send(&from, m, dest, requested_reply, true)) {
-        to_monitors(m);
-        return;
-    }
+    if (!may_send(&from, m, dest, requested_reply, true)) return;
     if (is_reply) {
         if (!requested_reply) {
             // Unsolicited or duplicate reply: dropped (kdbus EBADSLT).
@@ -501,15 +616,13 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest)
         dest->pending_replies--;
     }
     if (!m->fds.empty() && !dest->unix_fds_negotiated()) {
-        to_monitors(m);
         send_error(from, h, error::not_supported,
                    "Tried to send message with Unix file descriptors to a client that doesn't support that.");
         return;
     }
     if (h.expects_reply()) {
         if (from.pending_replies >= settings_.limits.max_replies_per_connection) {
-            to_monitors(m);
-            send_error(from, h, error::limits_exceeded,
+                send_error(from, h, error::limits_exceeded,
                        "The maximum number of pending replies per connection has been reached");
             return;
         }
@@ -521,7 +634,6 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest)
         replies_.add(from.id, h.serial, dest->id, deadline);
         from.pending_replies++;
     }
-    to_monitors(m);
     if (!enqueue_to(*dest, m)) {
         ++stats_.deliveries_dropped;
         if (h.expects_reply()) {
@@ -545,7 +657,10 @@ void Bus::broadcast(const MessagePtr& m) {
         Connection* c = find(id);
         if (!c || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
-        if (!may_send(sender, m, c, false, false)) continue;
+        if (auto denial = send_denial(sender, m, c, false)) {
+            capture_error(m->sender, m->header, error::access_denied, *denial);
+            continue;
+        }
         if (!enqueue_to(*c, m)) {
             ++stats_.deliveries_dropped;
         }
@@ -555,6 +670,7 @@ void Bus::broadcast(const MessagePtr& m) {
 void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
     if (matches_.total() == 0) return;
     MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
+    if (addressed) in.addressed = addressed->unique_name;
     std::vector<MatchOwner> owners;
     matches_.collect(in, true, owners);
     Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
@@ -562,14 +678,18 @@ void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
         Connection* c = find(id);
         if (!c || c == addressed || c->monitor) continue;
         if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
-        if (!may_send(sender, m, c, false, false)) continue;
+        if (auto denial = send_denial(sender, m, c, false)) {
+            capture_error(m->sender, m->header, error::access_denied, *denial);
+            continue;
+        }
         enqueue_to(*c, m);
     }
 }
 
-void Bus::to_monitors(const MessagePtr& m) {
+void Bus::to_monitors(const MessagePtr& m, const Connection* addressed) {
     if (monitors_.empty()) return;
     MatchInput in{m->header, m->body(), m->sender, &owns_fn_};
+    if (addressed) in.addressed = addressed->unique_name;
     std::vector<MatchOwner> owners;
     monitor_matches_.collect(in, false, owners);
     for (MatchOwner id : owners)
@@ -597,9 +717,7 @@ void Bus::on_reply_timer() {
             wire::Header call;
             call.serial = slot.serial;
             send_error(*caller, call, error::no_reply,
-                       "Did not receive a reply. Possible causes include: the remote application did not send "
-                       "a reply, the message bus security policy blocked the reply, the reply timeout expired, "
-                       "or the network connection was broken.");
+                       "Message did not receive a reply (timeout by message bus)");
         }
     }
     if (uint64_t next = replies_.earliest_deadline()) arm_reply_timer(next);

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/activation.hpp"
 #include "daemon/bus_message.hpp"
 #include "daemon/bus_settings.hpp"
 #include "daemon/connection.hpp"
@@ -65,6 +66,12 @@ public:
      * (when `report`). `from` nullptr: the driver sends. */
     bool may_send(Connection* from, const MessagePtr& m, Connection* to, bool requested_reply, bool report);
     bool may_own(Connection& c, std::string_view name) const;
+    /* The same checks, without reporting: the AccessDenied text, or
+     * nothing when allowed. */
+    std::optional<std::string> send_denial(Connection* from, const MessagePtr& m, Connection* to,
+                                           bool requested_reply);
+    /* An error from the bus in reply to `call` (not for no-reply calls). */
+    void send_error(Connection& to, const wire::Header& call, std::string_view name, std::string_view text);
     const std::string& guid() const { return guid_; }
     std::vector<uint8_t>& read_buffer() { return read_buffer_; }
     NameRegistry& names() { return names_; }
@@ -77,6 +84,8 @@ public:
     Connection* resolve(std::string_view name) const;
     const std::unordered_map<uint64_t, ConnectionPtr>& connections() const { return by_id_; }
 
+    /* The LimitsExceeded text if `c` may not get a unique name now. */
+    std::optional<std::string> connection_limit_reached(const Connection& c) const;
     /* Assigns the unique name; called by the driver's Hello. */
     void register_connection(Connection& c);
     /* Turns `c` into a monitor with the given rules (empty: everything). */
@@ -85,6 +94,17 @@ public:
     /* Sends a message the bus made (driver replies and signals): parsed,
      * delivered to its destination or by match rules, and to monitors. */
     void send_from_driver(std::vector<uint8_t> bytes);
+    /* A message the bus made, parsed but not sent; nullptr if invalid. */
+    MessagePtr driver_message(std::vector<uint8_t> bytes);
+    /* Shows `m` to monitors only. */
+    void capture(const MessagePtr& m);
+    /* Delivers a message that waited for `to` to start, as if just sent by
+     * connection `sender_id` (0: by the bus); it was shown to monitors
+     * when it arrived. */
+    void deliver_held(uint64_t sender_id, const MessagePtr& m, Connection& to);
+    Activation& activation() { return activation_; }
+    /* The addresses the bus listens on, with its guid (DBUS_STARTER_ADDRESS). */
+    const std::string& address() const { return address_; }
     uint32_t next_driver_serial() { return ++driver_serial_; }
 
     /* Applies name changes: NameOwnerChanged, NameLost, NameAcquired. */
@@ -97,16 +117,24 @@ public:
     void enable_credential_stamps();
 
 private:
+    void configure_activation();
     void accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener);
     void deliver(Connection& to, const MessagePtr& m);
     /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
     bool enqueue_to(Connection& to, const MessagePtr& m);
-    void route_unicast(Connection& from, const MessagePtr& m, Connection* dest);
+    /* `capture`: show it to monitors (not for held messages, shown once). */
+    void route_unicast(Connection& from, const MessagePtr& m, Connection* dest, bool capture = true);
+    /* A message to a name nobody owns: auto-start, or an error. */
+    void route_to_unowned(Connection& from, const MessagePtr& m);
+    void on_driver_signal(Connection& from, const MessagePtr& m);
     void broadcast(const MessagePtr& m);
     void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
-    void to_monitors(const MessagePtr& m);
-    void send_error(Connection& to, const wire::Header& call, std::string_view name,
-                    std::string_view text);
+    /* An error only monitors see (a broadcast or driver message refused by
+     * policy for one recipient). */
+    void capture_error(std::string_view destination, const wire::Header& in_reply_to, std::string_view name,
+                       std::string_view text);
+    /* `addressed`: the connection a unicast goes to (for destination= rules). */
+    void to_monitors(const MessagePtr& m, const Connection* addressed = nullptr);
     void flush_all();
     void compile_policy(Connection& c);
     void on_reply_timer();
@@ -116,6 +144,8 @@ private:
     BusSettings settings_;
     std::string guid_;
     std::unique_ptr<Driver> driver_;
+    Activation activation_;
+    std::string address_;
 
     uint64_t next_id_ = 1;
     uint64_t next_serial_number_ = 1;

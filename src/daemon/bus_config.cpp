@@ -72,6 +72,15 @@ DaemonConfig load_daemon_config(const Options& options) {
     d.keep_umask = c.keep_umask;
     d.pidfile = c.pidfile;
     d.settings = settings_from_config(c);
+    d.settings.systemd_activation = options.systemd_activation;
+    d.features = {"HeaderFiltering"};  // unknown header fields are dropped when forwarding
+    // dbus-daemon creates $XDG_RUNTIME_DIR/dbus-1/services while loading,
+    // so a service file can be dropped there before the first reload.
+    try {
+        policy::create_transient_servicedirs(c);
+    } catch (const std::exception& e) {
+        spdlog::warn("{}", e.what());
+    }
     return d;
 }
 
@@ -82,6 +91,8 @@ BusSettings settings_from_config(const policy::Config& c) {
     s.allow_anonymous = c.allow_anonymous;
     s.limits = to_bus_limits(c.limits);
     s.policy = c.policy;
+    s.servicedirs = c.servicedirs;
+    s.servicehelper = c.servicehelper;
     return s;
 }
 

@@ -4,12 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-namespace kdbus::policy {
-class Policy;
-}
+#include "policy/config.hpp"
 
 namespace kdbus::daemon {
 
@@ -46,6 +45,12 @@ struct BusSettings {
     /* nullptr: allow everything (as a config with no <policy> would not,
      * but tests and domain buses built without XML use it). */
     std::shared_ptr<const policy::Policy> policy;
+    /* Activation: where .service files are, the system bus's helper (its
+     * presence means "start services as their User="), and whether
+     * SystemdService= goes to systemd (--systemd-activation). */
+    std::vector<policy::ServiceDir> servicedirs;
+    std::optional<std::string> servicehelper;
+    bool systemd_activation = false;
 };
 
 }  // namespace kdbus::daemon

@@ -35,6 +35,7 @@ Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerC
       bus_(bus),
       socket_(io, fd.release()),
       auth_timer_(io),
+      pending_fd_timer_(io),
       creds_(std::move(creds)) {
     wire::SaslServer::Options opts;
     opts.peer_uid = creds_.uid;
@@ -96,7 +97,7 @@ void Connection::on_readable() {
             room = large_.size() - large_filled_;
         } else {
             have = partial_.size();
-            std::memcpy(buffer.data(), partial_.data(), have);
+            if (have) std::memcpy(buffer.data(), partial_.data(), have);
             dst = buffer.data() + have;
             room = buffer.size() - have;
         }
@@ -171,7 +172,28 @@ void Connection::on_readable() {
         }
         if (state_ == State::closed) return;
     }
+    watch_pending_fds();
     arm_read();
+}
+
+void Connection::watch_pending_fds() {
+    // File descriptors of a message not yet complete: a client must finish
+    // it within pending_fd_timeout, or it could pin fds in the bus forever
+    // (dbus-daemon bus/connection.c, pending_unix_fds_timeout_cb).
+    if (in_fds_.empty()) {
+        if (pending_fd_timer_armed_) pending_fd_timer_.cancel();
+        pending_fd_timer_armed_ = false;
+        return;
+    }
+    auto ms = bus_.settings().limits.pending_fd_timeout;
+    if (pending_fd_timer_armed_ || ms <= 0) return;
+    pending_fd_timer_armed_ = true;
+    pending_fd_timer_.expires_after(std::chrono::milliseconds(ms));
+    pending_fd_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || !self->pending_fd_timer_armed_) return;
+        self->pending_fd_timer_armed_ = false;
+        if (!self->in_fds_.empty()) self->close("file descriptors pending longer than pending_fd_timeout");
+    });
 }
 
 std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
@@ -379,6 +401,7 @@ void Connection::close(const char* reason) {
                   creds_.uid, creds_.pid, reason);
     state_ = State::closed;
     auth_timer_.cancel();
+    pending_fd_timer_.cancel();
     boost::system::error_code ec;
     socket_.cancel(ec);
     bus_.on_connection_closed(*this);

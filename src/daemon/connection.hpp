@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -86,6 +87,11 @@ public:
     uint64_t attach_send = 0;
     uint64_t attach_recv = 0;
     std::optional<metadata::NamespaceView> namespaces;
+    struct HelloIdentity {
+        std::array<uint32_t, 8> ids;  // uid euid suid fsuid gid egid sgid fsgid
+        pid_t ppid;
+    };
+    std::optional<HelloIdentity> hello_identity;
     std::string description;
     /* Pending method calls this connection made that await a reply. */
     unsigned pending_replies = 0;
@@ -116,10 +122,14 @@ private:
     bool take_message(std::vector<uint8_t> bytes);
     void arm_write();
     void start_auth_timer();
+    /* Arms or cancels the pending_fd_timeout after a read. */
+    void watch_pending_fds();
 
     Bus& bus_;
     boost::asio::posix::stream_descriptor socket_;
     boost::asio::steady_timer auth_timer_;
+    boost::asio::steady_timer pending_fd_timer_;
+    bool pending_fd_timer_armed_ = false;
     PeerCredentials creds_;
     State state_ = State::authenticating;
     std::optional<wire::SaslServer> sasl_;

@@ -142,7 +142,7 @@ const Driver::Method Driver::methods_[] = {
     {iface_dbus, "RequestName", "su", &Driver::request_name, true},
     {iface_dbus, "ReleaseName", "s", &Driver::release_name, true},
     {iface_dbus, "StartServiceByName", "su", &Driver::start_service_by_name, true},
-    {iface_dbus, "UpdateActivationEnvironment", "a{ss}", &Driver::update_activation_environment, true},
+    {iface_dbus, "UpdateActivationEnvironment", "a{ss}", &Driver::update_activation_environment, false},
     {iface_dbus, "NameHasOwner", "s", &Driver::name_has_owner, true},
     {iface_dbus, "ListNames", "", &Driver::list_names, true},
     {iface_dbus, "ListActivatableNames", "", &Driver::list_activatable_names, true},
@@ -173,7 +173,9 @@ const Driver::Method Driver::methods_[] = {
     {iface_bus1, "SetConnectionDescription", "s", &Driver::set_connection_description, false},
 };
 
-Driver::Driver(Bus& bus) : bus_(bus) {}
+/* build_forward_header drops header fields the specification does not
+ * define, which is what HeaderFiltering promises. */
+Driver::Driver(Bus& bus) : features{"HeaderFiltering"}, bus_(bus) {}
 
 const char* Driver::introspection() { return introspection_xml(); }
 
@@ -195,7 +197,8 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
         for (const auto& ext : extensions) {
             if (h.member != ext.member || (!h.interface.empty() && h.interface != ext.interface)) continue;
             if (h.path != ext.path)
-                r.fail(error::unknown_object, "Object path \"" + std::string(h.path) + "\" does not exist");
+                r.fail(error::unknown_interface,
+                       "org.freedesktop.DBus does not understand message " + std::string(h.member));
             else if (h.signature != ext.in_signature)
                 r.fail(error::invalid_args, "Call to " + std::string(h.member) + " has wrong args (" +
                                                 std::string(h.signature) + ", expected " + ext.in_signature + ")");
@@ -220,10 +223,18 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
                    "Method \"" + std::string(h.member) + "\" with signature \"" + std::string(h.signature) +
                        "\" on interface \"" + std::string(h.interface.empty() ? "(null)" : h.interface) +
                        "\" doesn't exist");
+    } else if (method->handler == &Driver::update_activation_environment && h.path != driver_path) {
+        // dbus-daemon: a method of an any-path interface that is itself
+        // only at the canonical path (bus/driver.c, METHOD_FLAG_ANY_PATH).
+        r.fail(error::access_denied, "Method 'UpdateActivationEnvironment' is only available at the canonical "
+                                     "object path '/org/freedesktop/DBus'");
     } else if (!method->any_path && h.path != driver_path &&
                !(at_root && (method->interface == std::string_view(iface_introspectable) ||
                              method->interface == std::string_view(iface_peer)))) {
-        r.fail(error::unknown_object, "Object path \"" + std::string(h.path) + "\" does not exist");
+        // dbus-daemon skips interfaces that exist only at the canonical
+        // path, so the method is not understood at all.
+        r.fail(error::unknown_interface,
+               "org.freedesktop.DBus does not understand message " + std::string(h.member));
     } else if (h.signature != method->in_signature) {
         r.fail(error::invalid_args, "Call to " + std::string(h.member) + " has wrong args (" +
                                         std::string(h.signature) + ", expected " + method->in_signature + ")");
@@ -236,17 +247,27 @@ void Driver::handle(Connection& from, const MessagePtr& call) {
 }
 
 void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
+    if (r.deferred) return;
     if (r.before) r.before();
     if (h.flags & wire::flag::no_reply_expected) {
         if (r.after) r.after();
         return;
     }
     if (!r.error_name.empty()) {
-        // Errors before Hello completes cannot be addressed; drop them.
-        if (from.unique_name.empty()) return;
         wire::MessageBuilder b(wire::MessageType::error);
-        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name).destination(from.unique_name);
+        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name);
         b.body("s").put_string(r.error_text);
+        if (from.unique_name.empty()) {
+            // A failed Hello: the connection has no name to address, so
+            // the error goes straight to it, without DESTINATION (as
+            // dbus-daemon does).
+            if (MessagePtr m = bus_.driver_message(b.finish(bus_.next_driver_serial()))) {
+                bus_.capture(m);
+                from.enqueue(m);
+            }
+            return;
+        }
+        b.destination(from.unique_name);
         bus_.send_from_driver(b.finish(bus_.next_driver_serial()));
         return;
     }
@@ -278,6 +299,10 @@ bool Driver::privileged(const Connection& c) const {
 void Driver::hello(Connection& c, const wire::Header&, wire::Reader&, Reply& r) {
     if (c.active()) {
         r.fail(error::failed, "Already handled an Hello message");
+        return;
+    }
+    if (auto limit = bus_.connection_limit_reached(c)) {
+        r.fail(error::limits_exceeded, *limit);
         return;
     }
     bus_.register_connection(c);
@@ -315,7 +340,8 @@ void Driver::request_name(Connection& c, const wire::Header&, wire::Reader& args
     }
     auto& names = bus_.names();
     if (!names.is_owner_or_queued(name, c.id) &&
-        names.count_for(c.id) >= bus_.settings().limits.max_names_per_connection) {
+        // dbus-daemon counts the unique name as one of the connection's names.
+        names.count_for(c.id) + 1 >= bus_.settings().limits.max_names_per_connection) {
         r.fail(error::limits_exceeded,
                "Connection \"" + c.unique_name +
                    "\" is not allowed to own more services (increase limits in configuration file if required; "
@@ -385,6 +411,7 @@ void Driver::list_names(Connection&, const wire::Header&, wire::Reader&, Reply& 
 
 void Driver::list_activatable_names(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
     std::vector<std::string> out{std::string(driver_name)};
+    for (auto& n : bus_.activation().activatable_names()) out.push_back(std::move(n));
     put_string_array(r.body("as"), out);
 }
 
@@ -409,14 +436,18 @@ void Driver::get_name_owner(Connection&, const wire::Header&, wire::Reader& args
     if (Connection* c = lookup(name, "owner", r)) r.body("s").put_string(c->unique_name);
 }
 
-void Driver::start_service_by_name(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::start_service_by_name(Connection& c, const wire::Header& h, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     if (name == driver_name || bus_.resolve(name)) {
         r.body("u").put_u32(2);  // DBUS_START_REPLY_ALREADY_RUNNING
         return;
     }
-    r.fail(error::service_unknown, "The name " + std::string(name) + " was not provided by any .service files");
+    // Answered with 1 (DBUS_START_REPLY_SUCCESS) once the name appears.
+    if (auto failure = bus_.activation().start_by_name(c, h, name))
+        r.fail(failure->name, failure->text);
+    else
+        r.deferred = true;
 }
 
 void Driver::update_activation_environment(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
@@ -427,7 +458,7 @@ void Driver::update_activation_environment(Connection& c, const wire::Header&, w
     }
     size_t end = 0;
     args.begin_array(8, end);
-    std::vector<std::pair<std::string_view, std::string_view>> vars;
+    std::vector<std::pair<std::string, std::string>> vars;
     while (args.offset() < end) {
         std::string_view k, v;
         args.begin_struct();
@@ -435,7 +466,7 @@ void Driver::update_activation_environment(Connection& c, const wire::Header&, w
         args.read_string(v);
         vars.emplace_back(k, v);
     }
-    for (auto [k, v] : vars) activation_environment[std::string(k)] = std::string(v);
+    bus_.activation().update_environment(vars);
 }
 
 void Driver::get_connection_unix_user(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
@@ -767,6 +798,10 @@ void Driver::get_connection_metadata(Connection& caller, const wire::Header&, wi
     creds.gid = target->credentials().gid;
     metadata::Pidfd pidfd = metadata::Pidfd::open(creds.pid);
     metadata::capture_process_items(md, allowed & ~metadata::connection_items, creds, pidfd ? &pidfd : nullptr);
+    // kdbus CONN_INFO reports the credentials cached at HELLO, even when
+    // the target changed them since.
+    if (target->hello_identity && (md.present & attach::creds)) md.ids = target->hello_identity->ids;
+    if (target->hello_identity && (md.present & attach::pids)) md.ppid = target->hello_identity->ppid;
     if (allowed & attach::names) {
         md.names = bus_.names().names_owned_by(target->id);
         md.present |= attach::names;

@@ -34,7 +34,6 @@ public:
     std::function<std::string()> reload;
     /* Features advertised in the Features property. */
     std::vector<std::string> features;
-    std::map<std::string, std::string> activation_environment;
 
     /* What a handler produces. */
     struct Reply {
@@ -46,6 +45,8 @@ public:
          * sends RequestName's signals before its reply, Hello's after. */
         std::function<void()> before;
         std::function<void()> after;
+        /* The answer comes later (StartServiceByName waits for the name). */
+        bool deferred = false;
 
         wire::Writer& body(std::string_view sig) {
             signature = sig;

@@ -398,8 +398,17 @@ bool rule_matches(const MatchRule& rule, const MatchInput& in, MessageArgs& args
         if (in.owns == nullptr || !(*in.owns)(rule.sender, in.sender))
             return false;
     }
-    if (!rule.destination.empty() && h.destination != rule.destination)
-        return false;
+    if (!rule.destination.empty()) {
+        if (h.destination.empty())
+            return false;
+        if (in.addressed.empty()) {
+            if (h.destination != rule.destination)
+                return false;
+        } else if (rule.destination != in.addressed &&
+                   (in.owns == nullptr || !(*in.owns)(rule.destination, in.addressed))) {
+            return false;
+        }
+    }
     if (!rule.path.empty() && h.path != rule.path)
         return false;
     if (!rule.path_namespace.empty() && !path_in_namespace(rule.path_namespace, h.path))

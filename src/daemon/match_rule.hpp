@@ -56,6 +56,11 @@ struct MatchInput {
     std::span<const uint8_t> body;
     std::string_view sender;  // the stamped unique name (or org.freedesktop.DBus)
     const std::function<bool(std::string_view name, std::string_view unique)>* owns = nullptr;
+    /* The unique name of the connection the message is addressed to, if it
+     * has one: destination= matches when that connection owns the rule's
+     * name (dbus-daemon bus/signals.c), so a rule on a well-known name also
+     * sees messages sent to the owner's unique name, and the other way round. */
+    std::string_view addressed = {};
 };
 
 /* Body arguments read lazily, once per message, shared by all rules. */

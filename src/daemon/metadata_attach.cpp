@@ -4,6 +4,7 @@
 
 #include "kdbus/attach_flags.hpp"
 #include "metadata/delivery.hpp"
+#include "metadata/proc_files.hpp"
 #include "metadata/serialize.hpp"
 
 namespace kdbus::daemon {
@@ -47,6 +48,15 @@ void capture(BusMessage& m, const Connection* sender, uint64_t wanted, const Nam
         // checks the pidfd again after reading /proc.
         metadata::Pidfd pidfd = metadata::Pidfd::open(stamp.pid);
         metadata::capture_process_items(md, process, stamp, pidfd ? &pidfd : nullptr);
+        // /proc shows the sender as it is now; the stamp shows who wrote
+        // the message. If they differ the sender changed credentials since,
+        // and only what the stamp proves is reported (kdbus: captured at
+        // send time, never made up).
+        if ((md.present & attach::creds) && m.stamp_pid &&
+            (md.ids[0] != m.stamp_uid || md.ids[4] != m.stamp_gid)) {
+            constexpr uint32_t unknown = 0xffffffffu;
+            md.ids = {m.stamp_uid, unknown, unknown, unknown, m.stamp_gid, unknown, unknown, unknown};
+        }
     }
     if (missing & attach::names) {
         md.names = names.names_owned_by(sender->id);
@@ -63,6 +73,28 @@ void capture(BusMessage& m, const Connection* sender, uint64_t wanted, const Nam
 }
 
 }  // namespace
+
+void pin_hello_identity(Connection& c) {
+    pid_t pid = c.credentials().pid;
+    if (pid <= 0) return;
+    metadata::Pidfd pidfd = metadata::Pidfd::open(pid);
+    if (!pidfd) return;
+    if (auto info = pidfd.info()) {
+        c.hello_identity = Connection::HelloIdentity{
+            {info->ruid, info->euid, info->suid, info->fsuid, info->rgid, info->egid, info->sgid, info->fsgid},
+            static_cast<pid_t>(info->ppid)};
+    }
+    // The receiver's namespaces are pinned now (kdbus §3 rule 5). Most
+    // peers share the daemon's, and then translation is the identity.
+    static const auto self = metadata::ProcDir::self();
+    auto dir = metadata::ProcDir::open(pidfd, pid);
+    if (!self || !dir) return;
+    if (self->stat("ns/user") == dir->stat("ns/user") && self->stat("ns/pid") == dir->stat("ns/pid") &&
+        self->stat("root") == dir->stat("root"))
+        c.namespaces = metadata::NamespaceView::daemon();
+    else
+        c.namespaces = metadata::NamespaceView::capture(pidfd, pid);
+}
 
 std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sender, const Connection& to,
                                           const NameRegistry& names, uint64_t& seqnum) {

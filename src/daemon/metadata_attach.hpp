@@ -20,6 +20,11 @@ namespace kdbus::daemon {
  * `sender` is nullptr for messages of the bus itself, which carry only
  * Timestamp. Returns an empty vector when nothing is to be added.
  */
+/* At Hello: the peer's credentials (all eight ids, ppid) for
+ * GetConnectionMetadata, and its namespaces for translating what it
+ * receives, as kdbus captured both at HELLO. */
+void pin_hello_identity(Connection& c);
+
 std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sender, const Connection& to,
                                           const NameRegistry& names, uint64_t& seqnum);
 

@@ -223,6 +223,14 @@ std::vector<std::string> NameRegistry::names_owned_by(OwnerId owner) const {
     return out;
 }
 
+std::vector<std::string> NameRegistry::names_held_by(OwnerId owner) const {
+    std::vector<std::string> out;
+    auto it = impl_->memberships.find(owner);
+    if (it == impl_->memberships.end()) return out;
+    for (const auto& [seq, e] : it->second) out.push_back(e->name);
+    return out;
+}
+
 size_t NameRegistry::count_for(OwnerId owner) const {
     auto it = impl_->memberships.find(owner);
     return it == impl_->memberships.end() ? 0 : it->second.size();

@@ -66,7 +66,10 @@ public:
     std::vector<std::string> names() const;
     /* Names `owner` is primary owner of. */
     std::vector<std::string> names_owned_by(OwnerId owner) const;
-    /* Names `owner` owns or waits for (for max_names_per_connection). */
+    /* Names `owner` owns or waits for (send_destination_prefix rules see
+     * queued ownerships too, as dbus-daemon's services_owned). */
+    std::vector<std::string> names_held_by(OwnerId owner) const;
+    /* How many names `owner` owns or waits for (max_names_per_connection). */
     size_t count_for(OwnerId owner) const;
     bool is_owner_or_queued(std::string_view name, OwnerId owner) const;
 

@@ -25,7 +25,7 @@ bool ConnectionNames::owns(std::string_view name) const {
 }
 
 bool ConnectionNames::owns_below(std::string_view prefix) const {
-    for (const auto& n : names_.names_owned_by(c_.id))
+    for (const auto& n : names_.names_held_by(c_.id))
         if (policy::name_has_prefix(n, prefix)) return true;
     return false;
 }
