@@ -48,7 +48,11 @@ void Activation::configure(Settings settings) {
     for (const auto& w : warnings) spdlog::warn("{}", w);
 }
 
-std::vector<std::string> Activation::activatable_names() const {
+std::vector<std::string> Activation::activatable_names() {
+    // dbus-daemon watches its service directories (inotify) and so always
+    // lists what is there now; reading them again gives the same answer.
+    std::vector<std::string> warnings;
+    services_ = load_service_files(settings_.servicedirs, &warnings);
     std::vector<std::string> out;
     for (const auto& [name, file] : services_) out.push_back(name);
     return out;

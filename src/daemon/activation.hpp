@@ -64,7 +64,7 @@ public:
     void set_address(std::string address) { address_ = std::move(address); }
 
     /* ListActivatableNames. */
-    std::vector<std::string> activatable_names() const;
+    std::vector<std::string> activatable_names();
 
     /* A message from `from` to an unowned name (auto-start): held until the
      * name appears. Send policy is checked first, with no receiver, as
