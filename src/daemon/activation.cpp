@@ -309,7 +309,8 @@ void Activation::systemd_failed(std::string_view unit, std::string_view error_na
 
 void Activation::update_environment(const std::vector<std::pair<std::string, std::string>>& vars) {
     for (const auto& [k, v] : vars) environment_[k] = v;
-    if (!settings_.systemd || vars.empty()) return;
+    // Even an empty update is passed on, as dbus-daemon does.
+    if (!settings_.systemd) return;
     // systemd starts the services, so it must know too; no reply wanted.
     wire::MessageBuilder b(wire::MessageType::method_call);
     b.flags(wire::flag::no_reply_expected);
