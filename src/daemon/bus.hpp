@@ -49,6 +49,18 @@ public:
     void on_message(Connection& from, MessagePtr message);
     void on_authenticated(Connection& c);
     void schedule_flush(Connection& c);
+    /* Held by a connection while it dispatches what it read: queues filled
+     * meanwhile are written once, when the outermost scope ends. */
+    class DispatchScope {
+    public:
+        explicit DispatchScope(Bus& bus);
+        ~DispatchScope();
+        DispatchScope(const DispatchScope&) = delete;
+        DispatchScope& operator=(const DispatchScope&) = delete;
+
+    private:
+        Bus& bus_;
+    };
     bool connection_can_authenticate(const PeerCredentials& creds) const;
 
     Driver& driver() { return *driver_; }
@@ -168,6 +180,7 @@ private:
     std::vector<uint8_t> read_buffer_;
     std::vector<ConnectionPtr> dirty_;
     bool flush_posted_ = false;
+    int dispatch_depth_ = 0;
     std::vector<MatchOwner> scratch_owners_;
 
     boost::asio::steady_timer reply_timer_;

@@ -84,6 +84,7 @@ void Connection::arm_read() {
 }
 
 void Connection::on_readable() {
+    Bus::DispatchScope scope(bus_);
     auto& buffer = bus_.read_buffer();
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * max_fds_per_read)];
 
@@ -171,6 +172,10 @@ void Connection::on_readable() {
             if (rest == 0) partial_.shrink_to_fit();
         }
         if (state_ == State::closed) return;
+        // A short read drained the socket. No need to see EAGAIN: re-arming
+        // the wait modifies the epoll registration, and the kernel reports
+        // the socket again at once if more arrived meanwhile.
+        if (static_cast<size_t>(n) < room) break;
     }
     watch_pending_fds();
     arm_read();
