@@ -86,12 +86,23 @@ void pin_hello_identity(Connection& c) {
     }
     // The receiver's namespaces are pinned now (kdbus §3 rule 5). Most
     // peers share the daemon's, and then translation is the identity.
-    static const auto self = metadata::ProcDir::self();
+    struct Identity {
+        std::optional<metadata::FileId> userns, pidns, root;
+        bool operator==(const Identity&) const = default;
+    };
+    auto identity = [](const metadata::ProcDir& d) {
+        return Identity{d.stat("ns/user"), d.stat("ns/pid"), d.stat("root")};
+    };
+    static const std::optional<Identity> daemon = [&]() -> std::optional<Identity> {
+        auto self = metadata::ProcDir::self();
+        if (!self) return std::nullopt;
+        return identity(*self);
+    }();
     auto dir = metadata::ProcDir::open(pidfd, pid);
-    if (!self || !dir) return;
-    if (self->stat("ns/user") == dir->stat("ns/user") && self->stat("ns/pid") == dir->stat("ns/pid") &&
-        self->stat("root") == dir->stat("root"))
-        c.namespaces = metadata::NamespaceView::daemon();
+    if (!daemon || !dir) return;
+    static const metadata::NamespaceView daemon_view = metadata::NamespaceView::daemon();
+    if (identity(*dir) == *daemon)
+        c.namespaces = daemon_view;
     else
         c.namespaces = metadata::NamespaceView::capture(pidfd, pid);
 }
