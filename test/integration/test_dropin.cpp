@@ -1,0 +1,168 @@
+// dbus-daemon behaviours that its own test suite pins and that kdbusd
+// reproduces: connection limits answered at Hello, what monitors see of
+// refused messages and in which order, destination= monitor rules that
+// follow name ownership, and the driver's answers at a non-canonical path.
+// Every test also holds against /usr/bin/dbus-daemon (KDBUSD_TEST_DAEMON).
+#include "bus_fixture.hpp"
+#include "sd_bus_peer.hpp"
+
+namespace kdbusd::itest {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const char* const kLimitedConfig = R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=@BUS_DIR@/bus</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+  <limit name="max_connections_per_user">2</limit>
+</busconfig>
+)";
+
+// Like dbus-daemon's forbidding.conf: some messages may not be sent.
+const char* const kForbiddingConfig = R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=@BUS_DIR@/bus</listen>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+    <allow user="*"/>
+    <deny send_interface="com.example.CannotSend"/>
+    <deny send_interface="com.example.CannotBroadcast" send_broadcast="true"/>
+  </policy>
+</busconfig>
+)";
+
+CallResult become_monitor(SdBusPeer& peer, const char* path = kDriverPath) {
+  sd_bus_message* m = nullptr;
+  sd_bus_message_new_method_call(peer.bus(), &m, kDriverName, path, "org.freedesktop.DBus.Monitoring",
+                                 "BecomeMonitor");
+  MessagePtr call(m);
+  sd_bus_message_append(m, "as", 0);
+  sd_bus_message_append(m, "u", 0u);
+  return peer.call_message(std::move(call));
+}
+
+TEST(ConnectionLimits, OverTheLimitHelloFailsWithLimitsExceededAndTheSlotIsReusable) {
+  BusDaemon bus(kLimitedConfig);
+  auto first = std::make_unique<SdBusPeer>(bus.address());
+  SdBusPeer second(bus.address());
+  std::vector<std::string> get_id{"dbus-send", "--bus=" + bus.address(), "--print-reply",
+                                  "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                  "org.freedesktop.DBus.GetId"};
+  auto refused = run_command(get_id, milliseconds(10000));
+  EXPECT_FALSE(refused.ok()) << refused.describe();
+  EXPECT_THAT(refused.err, HasSubstr("Failed to register"));  // dbus-send prints the text only
+  EXPECT_THAT(refused.err, HasSubstr("The maximum number of active connections for UID"));
+
+  first.reset();
+  // The bus notices the disconnect before it answers a new Hello: a round
+  // trip on the remaining connection orders the two.
+  ASSERT_TRUE(second.call_driver("GetId").ok());
+  auto allowed = run_command(get_id, milliseconds(10000));
+  EXPECT_TRUE(allowed.ok()) << allowed.describe();
+}
+
+class Forbidding : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bus_ = std::make_unique<BusDaemon>(kForbiddingConfig);
+    monitor_ = std::make_unique<SdBusPeer>(bus_->address());
+    sender_ = std::make_unique<SdBusPeer>(bus_->address());
+    recipient_ = std::make_unique<SdBusPeer>(bus_->address());
+    auto r = become_monitor(*monitor_);
+    ASSERT_TRUE(r.ok()) << r.describe();
+    monitor_->wait_for(is_name_signal("NameLost", monitor_->unique_name()));
+    monitor_->inbox().clear();
+  }
+  std::unique_ptr<BusDaemon> bus_;
+  std::unique_ptr<SdBusPeer> monitor_, sender_, recipient_;
+};
+
+TEST_F(Forbidding, MonitorsSeeARefusedUnicastBeforeTheError) {
+  uint64_t cookie =
+      sender_->emit(recipient_->unique_name().c_str(), "/foo", "com.example.CannotSend", "Unicast");
+  auto seen = monitor_->take_until([](const Received& m) { return !m.error_name.empty(); });
+  ASSERT_EQ(seen.size(), 2u) << "monitor saw: " << ::testing::PrintToString(briefs(seen));
+  EXPECT_TRUE(seen[0].is_signal("com.example.CannotSend", "Unicast"));
+  EXPECT_EQ(seen[1].error_name, "org.freedesktop.DBus.Error.AccessDenied");
+  EXPECT_EQ(seen[1].sender, kDriverName);
+  EXPECT_EQ(seen[1].reply_cookie, cookie);
+  auto error = sender_->wait_for([](const Received& m) { return !m.error_name.empty(); });
+  ASSERT_TRUE(error) << "the sender got no AccessDenied";
+}
+
+TEST_F(Forbidding, ARefusedBroadcastIsReportedToMonitorsOnly) {
+  ASSERT_TRUE(recipient_->add_match("type='signal',interface='com.example.CannotBroadcast'").ok());
+  monitor_->pump(milliseconds(100));
+  monitor_->inbox().clear();  // the AddMatch call and its reply
+  uint64_t cookie = sender_->emit(nullptr, "/foo", "com.example.CannotBroadcast", "Broadcast");
+  auto seen = monitor_->take_until([](const Received& m) { return !m.error_name.empty(); });
+  ASSERT_EQ(seen.size(), 2u) << "monitor saw: " << ::testing::PrintToString(briefs(seen));
+  EXPECT_TRUE(seen[0].is_signal("com.example.CannotBroadcast", "Broadcast"));
+  EXPECT_EQ(seen[1].error_name, "org.freedesktop.DBus.Error.AccessDenied");
+  EXPECT_EQ(seen[1].destination, sender_->unique_name());
+  EXPECT_EQ(seen[1].reply_cookie, cookie);
+  // The sender is not told (it broadcast to nobody in particular) and the
+  // recipient gets nothing: a round trip shows nothing else is on the way.
+  ASSERT_TRUE(sender_->call_driver("GetId").ok());
+  ASSERT_TRUE(recipient_->call_driver("GetId").ok());
+  for (const auto& m : sender_->inbox()) EXPECT_TRUE(m.error_name.empty()) << m.describe();
+  for (const auto& m : recipient_->inbox())
+    EXPECT_FALSE(m.is_signal("com.example.CannotBroadcast", "Broadcast")) << m.describe();
+}
+
+TEST(MonitorRules, DestinationFollowsTheAddressedConnectionsNames) {
+  BusDaemon bus;
+  SdBusPeer monitor(bus.address());
+  SdBusPeer sender(bus.address());
+  SdBusPeer recipient(bus.address());
+  ASSERT_EQ(recipient.request_name("com.example.Recipient").u32(), 1u);
+  sd_bus_message* m = nullptr;
+  sd_bus_message_new_method_call(monitor.bus(), &m, kDriverName, kDriverPath, "org.freedesktop.DBus.Monitoring",
+                                 "BecomeMonitor");
+  MessagePtr call(m);
+  sd_bus_message_append(m, "as", 1, "destination='com.example.Recipient'");
+  sd_bus_message_append(m, "u", 0u);
+  ASSERT_TRUE(monitor.call_message(std::move(call)).ok());
+
+  sender.emit("com.example.Recipient", "/foo", "com.example.Itest", "ToWellKnown");
+  sender.emit(recipient.unique_name().c_str(), "/foo", "com.example.Itest", "ToUnique");
+  sender.emit(sender.unique_name().c_str(), "/foo", "com.example.Itest", "ToSelf");
+  sender.emit("com.example.Recipient", "/foo", "com.example.Itest", "Last");
+  auto seen = monitor.take_until(is_signal("com.example.Itest", "Last"));
+  std::vector<std::string> members;
+  for (const auto& r : seen)
+    if (r.interface == "com.example.Itest") members.push_back(r.member + "->" + r.destination);
+  EXPECT_THAT(members, ElementsAre("ToWellKnown->com.example.Recipient", "ToUnique->" + recipient.unique_name(),
+                                   "Last->com.example.Recipient"));
+}
+
+TEST(DriverPaths, InterfacesOnlyAtTheCanonicalPathAreUnknownElsewhere) {
+  BusDaemon bus;
+  SdBusPeer peer(bus.address());
+  auto get = peer.call(kDriverName, "/", "org.freedesktop.DBus.Properties", "Get", "ss", kDriverInterface,
+                       "Features");
+  EXPECT_EQ(get.error_name, "org.freedesktop.DBus.Error.UnknownInterface");
+  EXPECT_EQ(become_monitor(peer, "/").error_name, "org.freedesktop.DBus.Error.UnknownInterface");
+  sd_bus_message* m = nullptr;
+  sd_bus_message_new_method_call(peer.bus(), &m, kDriverName, "/com/example/Wrong", kDriverInterface,
+                                 "UpdateActivationEnvironment");
+  MessagePtr uae(m);
+  sd_bus_message_append(m, "a{ss}", 0);
+  EXPECT_EQ(peer.call_message(std::move(uae)).error_name, "org.freedesktop.DBus.Error.AccessDenied");
+}
+
+}  // namespace
+}  // namespace kdbusd::itest
