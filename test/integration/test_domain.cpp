@@ -380,6 +380,22 @@ TEST_F(DomainMode, WorldBusIsOpenToOtherUsers) {
   EXPECT_FALSE(control().find_bus(name));
 }
 
+// KDBUS.md limits: 16 buses per user per domain (EMFILE); DESIGN.md: every
+// resource a client can make the daemon hold is bounded per uid. Each bus
+// is a listening socket and a directory, so an unprivileged user must not
+// be able to make them without end.
+TEST_F(DomainMode, BusesPerUserAreBounded) {
+  const std::string prefix = std::to_string(unprivileged_user().uid) + "-many";
+  EXPECT_EQ(as_user([&](ControlClient& c) {
+              // The first 16 succeed silently; the 17th's outcome is the answer.
+              std::string failures;
+              for (int i = 0; i < 16; ++i)
+                if (!c.create_bus(prefix + std::to_string(i)).ok()) failures += std::to_string(i) + " failed; ";
+              return failures + outcome(c.create_bus(prefix + "16"));
+            }),
+            "org.freedesktop.DBus.Error.LimitsExceeded");
+}
+
 /* Listing and statistics */
 
 TEST_F(DomainMode, ListBusesShowsOwnersAndConnectionCounts) {
