@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +17,24 @@
 #include "wire/message.hpp"
 
 namespace kdbus::daemon {
+
+/*
+ * What a connection has sent that the bus still holds (queued for
+ * receivers, waiting for an activated service): dbus-daemon's
+ * max_incoming_bytes and max_incoming_unix_fds bound it, by not reading
+ * from the connection while it is over them. Each message carries the
+ * charge and gives it back when it is freed.
+ */
+struct IncomingCharge {
+    size_t bytes = 0;
+    size_t fds = 0;
+    /* Called when a release brings the account back under its limits. */
+    std::function<void()> on_release;
+    size_t max_bytes = 0;
+    size_t max_fds = 0;
+
+    bool over() const { return bytes > max_bytes || fds > max_fds; }
+};
 
 /*
  * A message in one of two shapes:
@@ -46,6 +65,18 @@ public:
      * (DESIGN.md: captured when sent, translated per receiver). */
     std::unique_ptr<metadata::MessageMetadata> metadata;
     uint64_t metadata_tried = 0;  // items a capture was attempted for
+    /* The sender's account this message is charged to (nullptr for the
+     * bus's own messages). */
+    std::shared_ptr<IncomingCharge> charge;
+
+    ~BusMessage() {
+        if (!charge) return;
+        bool was_over = charge->over();
+        charge->bytes -= raw.size();
+        charge->fds -= fds_charged;
+        if (was_over && !charge->over() && charge->on_release) charge->on_release();
+    }
+    size_t fds_charged = 0;
 
     /* What goes on the wire: header_bytes() then body(). */
     std::span<const uint8_t> header_bytes() const {

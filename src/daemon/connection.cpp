@@ -74,6 +74,9 @@ void Connection::activate() {
 
 void Connection::arm_read() {
     if (read_armed_ || state_ == State::closed) return;
+    // Over max_incoming_bytes / max_incoming_unix_fds: wait until what it
+    // sent has left the bus (IncomingCharge::on_release re-arms).
+    if (incoming_ && incoming_->over()) return;
     read_armed_ = true;
     socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -89,6 +92,7 @@ void Connection::on_readable() {
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * max_fds_per_read)];
 
     for (int round = 0; round < reads_per_wakeup; ++round) {
+        if (incoming_ && incoming_->over()) break;  // see arm_read()
         uint8_t* dst;
         size_t room;
         size_t have = 0;
@@ -269,6 +273,25 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
     return pos;
 }
 
+void Connection::charge(BusMessage& m) {
+    if (!incoming_) {
+        incoming_ = std::make_shared<IncomingCharge>();
+        std::weak_ptr<Connection> weak = weak_from_this();
+        incoming_->on_release = [weak] {
+            // Back under the limits: read again (dbus-daemon resumes
+            // reading the connection the same way).
+            if (auto c = weak.lock()) c->arm_read();
+        };
+    }
+    const auto& limits = bus_.settings().limits;
+    incoming_->max_bytes = limits.max_incoming_bytes;
+    incoming_->max_fds = limits.max_incoming_unix_fds;
+    incoming_->bytes += m.raw.size();
+    incoming_->fds += m.fds.size();
+    m.fds_charged = m.fds.size();
+    m.charge = incoming_;
+}
+
 bool Connection::take_message(std::vector<uint8_t> bytes) {
     MessagePtr m(new BusMessage);
     m->raw = std::move(bytes);
@@ -292,6 +315,7 @@ bool Connection::take_message(std::vector<uint8_t> bytes) {
             in_fds_.pop_front();
         }
     }
+    charge(*m);
     // Unknown message types must be ignored (D-Bus specification).
     if (m->header.type < wire::MessageType::method_call || m->header.type > wire::MessageType::signal)
         return true;

@@ -120,6 +120,8 @@ private:
      * nothing when the connection was closed. */
     std::optional<size_t> consume(std::span<const uint8_t> data);
     bool take_message(std::vector<uint8_t> bytes);
+    /* Charges a message to this connection's incoming account. */
+    void charge(BusMessage& m);
     void arm_write();
     void start_auth_timer();
     /* Arms or cancels the pending_fd_timeout after a read. */
@@ -143,6 +145,7 @@ private:
     std::vector<uint8_t> large_;
     size_t large_filled_ = 0;
     std::deque<UniqueFd> in_fds_;
+    std::shared_ptr<IncomingCharge> incoming_;
     pid_t stamp_pid_ = 0;
     uid_t stamp_uid_ = static_cast<uid_t>(-1);
     gid_t stamp_gid_ = static_cast<gid_t>(-1);

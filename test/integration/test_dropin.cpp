@@ -2,7 +2,10 @@
 // reproduces: connection limits answered at Hello, what monitors see of
 // refused messages and in which order, destination= monitor rules that
 // follow name ownership, and the driver's answers at a non-canonical path.
-// Every test also holds against /usr/bin/dbus-daemon (KDBUSD_TEST_DAEMON).
+// Every test also holds against /usr/bin/dbus-daemon (KDBUSD_TEST_DAEMON),
+// except the second half of OverMaxIncomingBytesTheBusStopsReadingTheSender:
+// dbus-daemon 1.14 did not resume reading the sender within 20 s after the
+// queued message left (docs/compat.md).
 #include "bus_fixture.hpp"
 #include "sd_bus_peer.hpp"
 
@@ -72,6 +75,41 @@ TEST(ConnectionLimits, OverTheLimitHelloFailsWithLimitsExceededAndTheSlotIsReusa
   ASSERT_TRUE(second.call_driver("GetId").ok());
   auto allowed = run_command(get_id, milliseconds(10000));
   EXPECT_TRUE(allowed.ok()) << allowed.describe();
+}
+
+const char* const kIncomingLimitConfig = R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=@BUS_DIR@/bus</listen>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+  <limit name="max_incoming_bytes">1</limit>
+</busconfig>
+)";
+
+TEST(ConnectionLimits, OverMaxIncomingBytesTheBusStopsReadingTheSender) {
+  BusDaemon bus(kIncomingLimitConfig);
+  SdBusPeer sender(bus.address());
+  SdBusPeer recipient(bus.address());  // reads only when pumped
+  // More than a socket buffer holds: the rest stays queued in the bus,
+  // charged to the sender, until the recipient reads.
+  std::vector<uint8_t> big(4 << 20, 0x5a);
+  sd_bus_message* m = nullptr;
+  ASSERT_GE(sd_bus_message_new_signal(sender.bus(), &m, "/foo", "com.example.Itest", "Big"), 0);
+  MessagePtr signal(m);
+  ASSERT_GE(sd_bus_message_set_destination(m, recipient.unique_name().c_str()), 0);
+  ASSERT_GE(sd_bus_message_append_array(m, 'y', big.data(), big.size()), 0);
+  sender.send_message(std::move(signal));
+  uint64_t cookie = sender.send_call(kDriverName, kDriverPath, kDriverInterface, "GetId");
+  EXPECT_FALSE(sender.wait_reply(cookie, milliseconds(500))) << "the bus kept reading an over-limit sender";
+
+  ASSERT_TRUE(recipient.wait_for(is_signal("com.example.Itest", "Big"), milliseconds(10000)));
+  EXPECT_TRUE(sender.wait_reply(cookie, milliseconds(5000))) << "the bus did not resume reading the sender";
 }
 
 class Forbidding : public ::testing::Test {
