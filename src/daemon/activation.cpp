@@ -221,10 +221,13 @@ std::optional<Activation::Failure> Activation::start_with_exec(Pending& p, const
     spec.argv = std::move(*argv);
     spec.env = spawn_environment();
     if (settings_.servicehelper) spec.user = file.user;
+    // The process may outlive this bus (a domain removes buses): the
+    // callback checks that the bus is still there.
+    std::weak_ptr<const int> alive = lifetime_;
     auto process = ServiceProcess::spawn(
-        io_, spec, [this, id = p.id, name = p.name, exec = file.exec](const ServiceExit& exit) {
-            on_exit(id, exec, exit);
-            (void)name;
+        io_, spec,
+        [this, alive, id = p.id, exec = file.exec](const ServiceExit& exit) {
+            if (!alive.expired()) on_exit(id, exec, exit);
         },
         &err);
     if (!process) {

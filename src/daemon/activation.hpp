@@ -125,6 +125,8 @@ private:
     std::map<std::string, Pending, std::less<>> pending_;
     size_t waiting_count_ = 0;
     uint64_t next_pending_id_ = 1;
+    /* Expires with this object; what outlives it (service processes) checks. */
+    std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);
 };
 
 }  // namespace kdbus::daemon
