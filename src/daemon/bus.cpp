@@ -12,6 +12,7 @@
 #include <random>
 
 #include <boost/asio/post.hpp>
+#include <systemd/sd-login.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/driver.hpp"
@@ -187,6 +188,10 @@ void Bus::compile_policy(Connection& c) {
     peer.gids.push_back(creds.gid);
     for (gid_t g : creds.groups)
         if (g != creds.gid) peer.gids.push_back(g);
+    // dbus-daemon (_dbus_unix_user_is_at_console with systemd): a uid is at
+    // the console when logind gives it a seat. A local file read, and only
+    // at Hello and reload.
+    peer.at_console = sd_uid_get_seats(creds.uid, 0, nullptr) > 0;
     c.policy.emplace(settings_.policy, peer);
 }
 

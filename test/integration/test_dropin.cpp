@@ -6,6 +6,9 @@
 // except the second half of OverMaxIncomingBytesTheBusStopsReadingTheSender:
 // dbus-daemon 1.14 did not resume reading the sender within 20 s after the
 // queued message left (docs/compat.md).
+#include <systemd/sd-login.h>
+#include <unistd.h>
+
 #include "bus_fixture.hpp"
 #include "sd_bus_peer.hpp"
 
@@ -159,6 +162,26 @@ TEST_F(Forbidding, ARefusedBroadcastIsReportedToMonitorsOnly) {
   for (const auto& m : sender_->inbox()) EXPECT_TRUE(m.error_name.empty()) << m.describe();
   for (const auto& m : recipient_->inbox())
     EXPECT_FALSE(m.is_signal("com.example.CannotBroadcast", "Broadcast")) << m.describe();
+}
+
+TEST(ConsolePolicy, AtConsoleRulesFollowLogindSeats) {
+  // Whether this uid has a seat decides which context applies; the test
+  // asks logind the same question the bus does.
+  const bool seated = sd_uid_get_seats(getuid(), 0, nullptr) > 0;
+  std::string config = kForbiddingConfig;
+  config.replace(config.find("</busconfig>"), std::string("</busconfig>").size(),
+                 R"(<policy at_console="true"><deny send_interface="com.example.OnConsole"/></policy>
+  <policy at_console="false"><deny send_interface="com.example.NotOnConsole"/></policy>
+</busconfig>)");
+  BusDaemon bus(config);
+  SdBusPeer sender(bus.address());
+  SdBusPeer recipient(bus.address());
+  auto call = [&](const char* iface) {
+    return sender.call(recipient.unique_name().c_str(), "/", iface, "Ping").error_name;
+  };
+  // Only the refused call is checked: the recipient never answers calls.
+  auto denied = seated ? "com.example.OnConsole" : "com.example.NotOnConsole";
+  EXPECT_EQ(call(denied), "org.freedesktop.DBus.Error.AccessDenied");
 }
 
 TEST(MonitorRules, DestinationFollowsTheAddressedConnectionsNames) {
