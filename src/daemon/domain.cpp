@@ -300,6 +300,16 @@ void Domain::control_create_bus(Connection& c, const wire::Header&, wire::Reader
         r.fail(error::not_supported, "CreateBus: JSON policies are not supported yet; give dbus-daemon XML");
         return;
     }
+    // kdbus: at most 16 buses per user and domain (KDBUS_USER_MAX_BUSES).
+    constexpr size_t max_buses_per_user = 16;
+    size_t owned = 0;
+    for (const auto& [n, e] : buses_)
+        if (e.owner == c.credentials().uid) ++owned;
+    if (owned >= max_buses_per_user && !privileged(c)) {
+        r.fail(error::limits_exceeded, "CreateBus: uid " + std::to_string(c.credentials().uid) +
+                                           " already has " + std::to_string(owned) + " buses in this domain");
+        return;
+    }
     std::string address;
     std::string err = create_bus(std::string(name), c.credentials().uid, access ? *access : "owner",
                                  policy_text ? *policy_text : "", persist && *persist, c.id, &address);
