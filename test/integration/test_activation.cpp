@@ -3,6 +3,8 @@
 // UpdateActivationEnvironment, the errors of failed starts, and systemd
 // activation (--systemd-activation) with a fake systemd on the bus.
 // Every test also holds against /usr/bin/dbus-daemon (KDBUSD_TEST_DAEMON).
+#include <unistd.h>
+
 #include <fstream>
 
 #include "bus_fixture.hpp"
@@ -41,7 +43,7 @@ const char* const kActivationConfig = R"(<!DOCTYPE busconfig PUBLIC "-//freedesk
 // The daemon under test, started the way dbus-daemon's own tests start it.
 class ActivationBus {
  public:
-  explicit ActivationBus(bool systemd_activation, int start_timeout_ms = 20000) {
+  explicit ActivationBus(bool systemd_activation, int start_timeout_ms = 20000, const std::string& extra = {}) {
     std::string templ = (std::filesystem::temp_directory_path() / "kdbusd-activation-XXXXXX").string();
     if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
@@ -49,6 +51,11 @@ class ActivationBus {
     std::string config = kActivationConfig;
     replace(config, "@BUS_DIR@", dir_.string());
     replace(config, "@TIMEOUT@", std::to_string(start_timeout_ms));
+    config.replace(config.find("</busconfig>"), 12, extra + "</busconfig>");
+    // Services started as another user must reach the socket.
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                           std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                           std::filesystem::perms::others_exec);
     std::ofstream(dir_ / "bus.conf") << config;
     std::vector<std::string> argv{daemon_binary(), "--config-file=" + (dir_ / "bus.conf").string(), "--nofork",
                                   "--print-address=1"};
@@ -174,6 +181,24 @@ TEST(Activation, FailedStartsAnswerWithDbusDaemonsErrors) {
   MessagePtr call(m);
   ASSERT_GE(sd_bus_message_set_auto_start(m, 0), 0);
   EXPECT_EQ(client.call_message(std::move(call)).error_name, "org.freedesktop.DBus.Error.NameHasNoOwner");
+}
+
+// A bus with <servicehelper> is a system bus: services run as their User=.
+// dbus-daemon runs its setuid helper there instead (docs/compat.md), so
+// this test is kdbusd's own.
+TEST(SystemBusActivation, ServicesRunAsTheirUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to start a service as another user";
+  if (daemon_binary().find("kdbusd") == std::string::npos) GTEST_SKIP() << "kdbusd starts services without a helper";
+  ActivationBus bus(false, 20000, "<servicehelper>/nonexistent/launch-helper</servicehelper>\n");
+  bus.add_service(kService, bus.python_service(kService), "User=nobody\n");
+  bus.add_service("com.example.NoUser", "/bin/true");
+  SdBusPeer client(bus.address());
+  auto r = call_env(client, "DBUS_STARTER_BUS_TYPE");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(client.call_driver("GetConnectionUnixUser", "s", kService).u32(), 65534u);  // nobody
+  EXPECT_EQ(client.call_driver("StartServiceByName", "su", "com.example.NoUser", 0u).error_name,
+            "org.freedesktop.DBus.Error.Spawn.FileInvalid");
+  client.call(kService, kServicePath, kService, "Quit");
 }
 
 constexpr const char* kSystemd = "org.freedesktop.systemd1";
