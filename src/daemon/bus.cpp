@@ -491,9 +491,10 @@ void Bus::deliver_held(uint64_t sender_id, const MessagePtr& m, Connection& to) 
     if (Connection* from = find(sender_id)) route_unicast(*from, m, &to, false);
 }
 
-void Bus::send_from_driver(std::vector<uint8_t> bytes) {
+void Bus::send_from_driver(std::vector<uint8_t> bytes, std::vector<UniqueFd> fds) {
     MessagePtr m = driver_message(std::move(bytes));
     if (!m) return;
+    m->fds = std::move(fds);
     if (!m->header.destination.empty()) {
         Connection* c = resolve(m->header.destination);
         to_monitors(m, c);

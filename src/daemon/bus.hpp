@@ -105,7 +105,7 @@ public:
 
     /* Sends a message the bus made (driver replies and signals): parsed,
      * delivered to its destination or by match rules, and to monitors. */
-    void send_from_driver(std::vector<uint8_t> bytes);
+    void send_from_driver(std::vector<uint8_t> bytes, std::vector<UniqueFd> fds = {});
     /* A message the bus made, parsed but not sent; nullptr if invalid. */
     MessagePtr driver_message(std::vector<uint8_t> bytes);
     /* Shows `m` to monitors only. */

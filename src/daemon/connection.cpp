@@ -323,6 +323,14 @@ bool Connection::take_message(std::vector<uint8_t> bytes) {
     return state_ != State::closed;
 }
 
+UniqueFd Connection::peer_pidfd() {
+    constexpr int so_peerpidfd = 77;  // Linux 6.5; Debian 12's headers predate it
+    int fd = -1;
+    socklen_t len = sizeof(fd);
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, so_peerpidfd, &fd, &len) < 0) return UniqueFd();
+    return UniqueFd(fd);
+}
+
 void Connection::enable_credential_stamps() {
     int one = 1;
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));

@@ -70,6 +70,9 @@ public:
     bool active() const { return state_ == State::active; }
     const PeerCredentials& credentials() const { return creds_; }
     bool unix_fds_negotiated() const { return unix_fds_; }
+    /* A pidfd of the process that connected (SO_PEERPIDFD); empty where
+     * the kernel has none. */
+    UniqueFd peer_pidfd();
     size_t queued_bytes() const { return queued_bytes_; }
     size_t queued_messages() const { return out_.size(); }
 

@@ -272,7 +272,8 @@ void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
         return;
     }
     r.builder.reply_serial(h.serial).sender(driver_name).destination(from.unique_name);
-    bus_.send_from_driver(r.builder.finish(bus_.next_driver_serial()));
+    if (!r.fds.empty()) r.builder.unix_fds(static_cast<uint32_t>(r.fds.size()));
+    bus_.send_from_driver(r.builder.finish(bus_.next_driver_serial()), std::move(r.fds));
     if (r.after) r.after();
 }
 
@@ -495,17 +496,21 @@ void Driver::get_connection_unix_process_id(Connection&, const wire::Header&, wi
     }
 }
 
-void Driver::get_connection_credentials(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_connection_credentials(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     PeerCredentials self;
     const PeerCredentials* creds = nullptr;
+    UniqueFd pidfd;
     if (name == driver_name) {
         self.uid = ::geteuid();
         self.pid = ::getpid();
         creds = &self;
     } else if (Connection* c = lookup(name, "credentials", r)) {
         creds = &c->credentials();
+        // ProcessFD: a pidfd of the peer as it connected (SO_PEERPIDFD),
+        // for callers that can receive fds (dbus-daemon 1.15 does the same).
+        if (caller.unix_fds_negotiated()) pidfd = c->peer_pidfd();
     } else {
         return;
     }
@@ -529,6 +534,13 @@ void Driver::get_connection_credentials(Connection&, const wire::Header&, wire::
         for (char ch : creds->security_label) w.put_byte(static_cast<uint8_t>(ch));
         w.put_byte(0);  // dbus-daemon includes the terminating NUL
         w.end_array(a);
+    }
+    if (pidfd) {
+        w.begin_struct();
+        w.put_string("ProcessFD");
+        w.begin_variant("h");
+        w.put_unix_fd(static_cast<uint32_t>(r.fds.size()));
+        r.fds.push_back(std::move(pidfd));
     }
     w.end_array(t);
 }

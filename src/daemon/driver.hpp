@@ -40,6 +40,8 @@ public:
         std::string error_name;  // empty: success
         std::string error_text;
         std::string signature;
+        /* File descriptors the reply carries (its `h` values index them). */
+        std::vector<UniqueFd> fds;
         wire::MessageBuilder builder{wire::MessageType::method_return};
         /* Run just before and just after the reply is queued: dbus-daemon
          * sends RequestName's signals before its reply, Hello's after. */

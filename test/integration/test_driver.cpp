@@ -1,3 +1,4 @@
+#include <fstream>
 // The bus driver (org.freedesktop.DBus) over real sockets: credentials,
 // identity, name queries, Peer, Introspectable, Properties, and argument
 // checking.
@@ -104,6 +105,36 @@ TEST_F(Driver, GetConnectionCredentials) {
   }
   EXPECT_EQ(peer_->call_driver("GetConnectionCredentials", "s", "com.example.Nobody").error_name,
             "org.freedesktop.DBus.Error.NameHasNoOwner");
+}
+
+// ProcessFD (dbus-daemon ≥ 1.15, kdbusd): a pidfd of the peer. dbus-daemon
+// 1.14 does not send it, so the test requires it only from kdbusd.
+TEST_F(Driver, GetConnectionCredentialsProcessFd) {
+  auto r = peer_->call_driver("GetConnectionCredentials", "s", peer_->unique_name().c_str());
+  ASSERT_TRUE(r.ok()) << r.describe();
+  sd_bus_message* m = r.reply.get();
+  int pidfd = -1;
+  ASSERT_GE(sd_bus_message_enter_container(m, 'a', "{sv}"), 0);
+  while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+    const char* key = nullptr;
+    ASSERT_GE(sd_bus_message_read(m, "s", &key), 0);
+    if (std::string(key) == "ProcessFD")
+      ASSERT_GE(sd_bus_message_read(m, "v", "h", &pidfd), 0);
+    else
+      ASSERT_GE(sd_bus_message_skip(m, "v"), 0);
+    ASSERT_GE(sd_bus_message_exit_container(m), 0);
+  }
+  const char* daemon = getenv("KDBUSD_TEST_DAEMON");
+  if (pidfd < 0) {
+    ASSERT_TRUE(daemon && std::string(daemon).find("dbus-daemon") != std::string::npos)
+        << "kdbusd must send ProcessFD";
+    return;
+  }
+  std::ifstream info("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string line, pid;
+  while (std::getline(info, line))
+    if (line.rfind("Pid:", 0) == 0) pid = line.substr(4);
+  EXPECT_EQ(std::stoi(pid), getpid()) << "the pidfd names the caller's own process";
 }
 
 TEST_F(Driver, GetIdIsStablePerBus) {
