@@ -85,6 +85,7 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       guid_(make_guid()),
       driver_(std::make_unique<Driver>(*this)),
       activation_(*this, io),
+      accept_backoff_(io),
       read_buffer_(read_buffer_size),
       reply_timer_(io) {
     owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
@@ -116,13 +117,19 @@ void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> lis
                     if (errno == EINTR) continue;
                     if (errno == EMFILE || errno == ENFILE) {
                         // Out of fds: wait a little instead of spinning on
-                        // a listener that stays readable.
-                        auto timer = std::make_shared<boost::asio::steady_timer>(io_);
-                        timer->expires_after(std::chrono::milliseconds(100));
-                        timer->async_wait([this, listener, timer](const boost::system::error_code& e) {
-                            if (!e) accept_loop(listener);
-                        });
-                        spdlog::warn("accept: out of file descriptors");
+                        // a listener that stays readable. Nothing here may
+                        // need a new fd or object that could fail now.
+                        paused_listeners_.push_back(listener);
+                        if (paused_listeners_.size() == 1) {
+                            spdlog::warn("accept: out of file descriptors; pausing for 100 ms");
+                            accept_backoff_.expires_after(std::chrono::milliseconds(100));
+                            accept_backoff_.async_wait([this](const boost::system::error_code& e) {
+                                if (e) return;
+                                auto paused = std::move(paused_listeners_);
+                                paused_listeners_.clear();
+                                for (auto& l : paused) accept_loop(l);
+                            });
+                        }
                         return;
                     }
                     break;  // EAGAIN and transient errors
@@ -151,6 +158,8 @@ void Bus::shutdown() {
         l->close(ec);
     }
     listeners_.clear();
+    paused_listeners_.clear();
+    accept_backoff_.cancel();
     std::vector<ConnectionPtr> all;
     for (auto& [id, c] : by_id_) all.push_back(c);
     for (auto& [p, c] : unregistered_) all.push_back(c);

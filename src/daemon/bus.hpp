@@ -169,6 +169,9 @@ private:
     /* Connections with a unique name, per uid (max_connections_per_user). */
     std::unordered_map<uid_t, size_t> connections_per_uid_;
     std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> listeners_;
+    /* Listeners resting after accept() ran out of file descriptors. */
+    std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> paused_listeners_;
+    boost::asio::steady_timer accept_backoff_;
 
     NameRegistry names_;
     MatchRegistry matches_;
