@@ -45,6 +45,40 @@ void ensure_standard_fds() {
     }
 }
 
+/* SIGTERM/SIGINT stop the loop after `stop`; SIGHUP runs `reload`. Both
+ * tell systemd (Type=notify) what is going on. */
+class ProcessSignals {
+public:
+    ProcessSignals(boost::asio::io_context& io, std::function<void()> stop, std::function<void()> reload)
+        : io_(io), stop_set_(io, SIGTERM, SIGINT), hup_set_(io, SIGHUP), stop_(std::move(stop)),
+          reload_(std::move(reload)) {
+        stop_set_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            sd_notify(0, "STOPPING=1");
+            stop_();
+            io_.stop();
+        });
+        wait_hup();
+    }
+
+private:
+    void wait_hup() {
+        hup_set_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            sd_notify(0, "RELOADING=1");
+            reload_();
+            sd_notify(0, "READY=1");
+            wait_hup();
+        });
+    }
+
+    boost::asio::io_context& io_;
+    boost::asio::signal_set stop_set_;
+    boost::asio::signal_set hup_set_;
+    std::function<void()> stop_;
+    std::function<void()> reload_;
+};
+
 bool write_all(int fd, const std::string& s) {
     const char* p = s.data();
     size_t left = s.size();
@@ -143,24 +177,7 @@ int run(const Options& opts) {
     bus.driver().features = config.features;
     if (opts.systemd_activation) bus.driver().features.push_back("SystemdActivation");
 
-    boost::asio::signal_set stop(io, SIGTERM, SIGINT);
-    stop.async_wait([&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        sd_notify(0, "STOPPING=1");
-        bus.shutdown();
-        io.stop();
-    });
-    boost::asio::signal_set hup(io, SIGHUP);
-    std::function<void()> wait_hup = [&] {
-        hup.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            sd_notify(0, "RELOADING=1");
-            bus.driver().reload();
-            sd_notify(0, "READY=1");
-            wait_hup();
-        });
-    };
-    wait_hup();
+    ProcessSignals signals(io, [&] { bus.shutdown(); }, [&] { bus.driver().reload(); });
 
     sd_notifyf(0, "READY=1\nSTATUS=Listening on %s", printed.c_str());
     spdlog::info("kdbusd {} bus listening on {}", config.settings.type, printed);
@@ -191,24 +208,9 @@ int run_domain(const Options& opts) {
     if (opts.print_address) write_all(opts.print_address_fd, domain.control_address() + "\n");
     if (opts.print_pid) write_all(opts.print_pid_fd, std::to_string(::getpid()) + "\n");
 
-    boost::asio::signal_set stop(io, SIGTERM, SIGINT);
-    stop.async_wait([&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        sd_notify(0, "STOPPING=1");
-        domain.shutdown();
-        io.stop();
+    ProcessSignals signals(io, [&] { domain.shutdown(); }, [&] {
+        if (std::string err = domain.reload(); !err.empty()) spdlog::warn("{}", err);
     });
-    boost::asio::signal_set hup(io, SIGHUP);
-    std::function<void()> wait_hup = [&] {
-        hup.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            sd_notify(0, "RELOADING=1");
-            if (std::string err = domain.reload(); !err.empty()) spdlog::warn("{}", err);
-            sd_notify(0, "READY=1");
-            wait_hup();
-        });
-    };
-    wait_hup();
     sd_notifyf(0, "READY=1\nSTATUS=Domain %s, control socket %s", opts.domain_dir.c_str(),
                domain.control_address().c_str());
     spdlog::info("kdbusd domain {} ready, control socket {}", opts.domain_dir, domain.control_address());
