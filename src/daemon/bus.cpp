@@ -463,8 +463,13 @@ void Bus::enable_credential_stamps() {
 void Bus::deliver(Connection& to, const MessagePtr& m) {
     if (!enqueue_to(to, m)) {
         ++stats_.deliveries_dropped;
-        spdlog::warn("{} (uid {}): outgoing queue full, message dropped", to.unique_name,
-                     to.credentials().uid);
+        // Once per episode: a receiver that stopped reading must not
+        // flood the log with one line per message it misses.
+        if (!to.drops_logged) {
+            to.drops_logged = true;
+            spdlog::warn("{} (uid {}, pid {}): outgoing queue full, dropping messages until it drains",
+                         to.unique_name, to.credentials().uid, to.credentials().pid);
+        }
     }
 }
 
@@ -647,7 +652,7 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
     }
     if (h.expects_reply()) {
         if (from.pending_replies >= settings_.limits.max_replies_per_connection) {
-                send_error(from, h, error::limits_exceeded,
+            send_error(from, h, error::limits_exceeded,
                        "The maximum number of pending replies per connection has been reached");
             return;
         }

@@ -411,6 +411,7 @@ void Connection::flush() {
                 queued_fds_ -= e.message->fds.size();
                 out_.pop_front();
                 out_offset_ = 0;
+                if (out_.empty()) drops_logged = false;
             } else {
                 out_offset_ += written;
                 written = 0;

@@ -101,6 +101,8 @@ public:
     /* Set while the connection is on the bus's list of queues to write
      * at the end of this loop iteration. */
     bool flush_scheduled = false;
+    /* A full queue was reported; cleared when the queue drains. */
+    bool drops_logged = false;
     /* A number for logs before the connection has a unique name. */
     const uint64_t serial_number;
 
