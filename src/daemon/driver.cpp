@@ -682,19 +682,18 @@ void Driver::properties_get(Connection&, const wire::Header&, wire::Reader& args
 void Driver::properties_get_all(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view iface;
     args.read_string(iface);
-    auto& w = r.body("a{sv}");
-    auto t = w.begin_array(8);
-    if (iface == iface_dbus || iface.empty()) {
-        for (const char* name : {"Features", "Interfaces"}) {
-            w.begin_struct();
-            w.put_string(name);
-            put_property(w, name);
-        }
-    }
-    w.end_array(t);
     if (!iface.empty() && iface != iface_dbus) {
         r.fail(error::unknown_interface, "Interface \"" + std::string(iface) + "\" does not exist");
+        return;
     }
+    auto& w = r.body("a{sv}");
+    auto t = w.begin_array(8);
+    for (const char* name : {"Features", "Interfaces"}) {
+        w.begin_struct();
+        w.put_string(name);
+        put_property(w, name);
+    }
+    w.end_array(t);
 }
 
 void Driver::properties_set(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {

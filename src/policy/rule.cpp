@@ -87,6 +87,14 @@ bool reply_state_matches(const Rule& rule, const MessageFacts& m, bool requested
     return true;
 }
 
+/* path, interface, member and error name: the same for send and receive
+ * rules (dbus-daemon checks them in this order in both). */
+bool header_fields_match(const Rule& rule, const MessageFacts& m)
+{
+    return field_matches(rule.path, m.path) && interface_matches(rule, m.interface) &&
+           field_matches(rule.member, m.member) && field_matches(rule.error_name, m.error_name);
+}
+
 bool fd_count_matches(const Rule& rule, const MessageFacts& m)
 {
     return m.n_fds >= rule.min_fds && m.n_fds <= rule.max_fds;
@@ -103,13 +111,7 @@ bool matches_send(const Rule& rule, const MessageFacts& m, const NameOwnership* 
         return false;
     if (!reply_state_matches(rule, m, requested_reply))
         return false;
-    if (!field_matches(rule.path, m.path))
-        return false;
-    if (!interface_matches(rule, m.interface))
-        return false;
-    if (!field_matches(rule.member, m.member))
-        return false;
-    if (!field_matches(rule.error_name, m.error_name))
+    if (!header_fields_match(rule, m))
         return false;
     if (rule.broadcast != Tristate::any && (rule.broadcast == Tristate::yes) != m.is_broadcast())
         return false;
@@ -145,13 +147,7 @@ bool matches_receive(const Rule& rule, const MessageFacts& m, const NameOwnershi
         return false;
     if (!reply_state_matches(rule, m, requested_reply))
         return false;
-    if (!field_matches(rule.path, m.path))
-        return false;
-    if (!interface_matches(rule, m.interface))
-        return false;
-    if (!field_matches(rule.member, m.member))
-        return false;
-    if (!field_matches(rule.error_name, m.error_name))
+    if (!header_fields_match(rule, m))
         return false;
     if (rule.name) {
         if (sender == nullptr) {
