@@ -21,6 +21,25 @@ constexpr uint64_t kMaxId = 0xfffffffe;  // (uid_t)-1 and (gid_t)-1 mean "no id"
     throw PolicyError("policy JSON: " + where + ": " + what);
 }
 
+/* Bytes outside printable ASCII as \xNN, at most 200 of them: safe in a
+ * D-Bus error message. */
+std::string printable(std::string_view text) {
+    constexpr size_t kMax = 200;
+    std::string out;
+    for (unsigned char c : text.substr(0, kMax)) {
+        if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+        } else {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+        }
+    }
+    if (text.size() > kMax) out += "...";
+    return out;
+}
+
 /* Parse, refusing duplicate keys: nlohmann keeps the last one silently,
  * which would drop a grant without a word. */
 Json parse_document(std::string_view text) {
@@ -45,13 +64,12 @@ Json parse_document(std::string_view text) {
     try {
         doc = Json::parse(text.begin(), text.end(), callback);
     } catch (const Json::exception& e) {
-        // e.what() is "[json.exception.parse_error.101] parse error at …";
-        // quote_for_error keeps bytes of the input it cites printable.
-        std::string what = e.what();
-        if (size_t end = what.find("] "); what.starts_with("[json.exception.") && end != std::string::npos)
-            what.erase(0, end + 2);
-        std::string printable = quote_for_error(what);
-        throw PolicyError("policy JSON: " + printable.substr(1, printable.size() - 2));
+        // e.what() is "[json.exception.parse_error.101] parse error at …"
+        // and may cite bytes of the input.
+        std::string_view what = e.what();
+        if (size_t end = what.find("] "); what.starts_with("[json.exception.") && end != what.npos)
+            what.remove_prefix(end + 2);
+        throw PolicyError("policy JSON: " + printable(what));
     }
     if (duplicate) throw PolicyError("policy JSON: duplicate key " + quote_for_error(*duplicate));
     return doc;
@@ -63,8 +81,9 @@ const std::string& string_at(const Json& value, const std::string& where) {
 }
 
 NamePattern xdg_pattern_at(const Json& value, const std::string& where) {
+    const std::string& text = string_at(value, where);
     try {
-        return NamePattern::parse_xdg(string_at(value, where));
+        return NamePattern::parse_xdg(text);
     } catch (const PolicyError& e) {
         fail(where, e.what());
     }
@@ -137,10 +156,10 @@ void add_name_rules(const Json& value, const std::string& where, std::vector<Nam
         array_at(rules, name_where);
         for (size_t i = 0; i < rules.size(); ++i) {
             std::string rule_where = index_where(name_where, i);
+            const std::string& text = string_at(rules[i], rule_where);
             try {
-                out.push_back({pattern, MessageRule::parse(string_at(rules[i], rule_where))});
+                out.push_back({pattern, MessageRule::parse(text)});
             } catch (const PolicyError& e) {
-                if (std::string_view(e.what()).starts_with("policy JSON: ")) throw;
                 fail(rule_where, e.what());
             }
         }
