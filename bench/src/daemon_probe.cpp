@@ -93,12 +93,19 @@ bool DaemonProbe::alive() const {
 void CpuMeter::start() {
     wall0_ = now_ns();
     cpu0_ = probe_.cpu_ns();
+    wall1_ = cpu1_ = 0;
+}
+
+void CpuMeter::stop() {
+    cpu1_ = probe_.cpu_ns();
+    wall1_ = now_ns();
 }
 
 void CpuMeter::add_to(ResultLine &line, uint64_t operations) const {
     if (probe_.empty()) return;
-    double cpu = double(probe_.cpu_ns() - cpu0_);
-    double wall = double(now_ns() - wall0_);
+    bool stopped = wall1_ != 0;
+    double cpu = double((stopped ? cpu1_ : probe_.cpu_ns()) - cpu0_);
+    double wall = double((stopped ? wall1_ : now_ns()) - wall0_);
     line.add("daemon_cpu_pct", wall > 0 ? 100.0 * cpu / wall : 0.0);
     line.add("daemon_cpu_us_per_op", operations ? cpu / 1e3 / double(operations) : 0.0, 3);
 }

@@ -38,16 +38,20 @@ private:
 };
 
 // Daemon CPU over a measured window: adds daemon_cpu_pct and daemon_cpu_us_per_op.
+// The window runs from start() to stop(), or to add_to() if stop() was not
+// called: a scenario stops it before it tears its clients down, so that
+// disconnects (and the rules they drop) are not charged to the operations.
 class CpuMeter {
 public:
     explicit CpuMeter(const DaemonProbe &probe) : probe_(probe) {}
     void start();
+    void stop();
     void add_to(ResultLine &line, uint64_t operations) const;
 
 private:
     const DaemonProbe &probe_;
-    uint64_t wall0_ = 0;
-    uint64_t cpu0_ = 0;
+    uint64_t wall0_ = 0, cpu0_ = 0;
+    uint64_t wall1_ = 0, cpu1_ = 0;  // 0: not stopped
 };
 
 }  // namespace kdbus_bench

@@ -118,6 +118,7 @@ LatencySamples timed_calls(const Options &options, sd_bus *bus, const char *dest
         if (options.count > 0 && s.calls >= options.count) break;
         if (t - t0 >= duration) break;
     }
+    meter.stop();  // before the client and the service disconnect
     s.seconds = ns_to_seconds(t - t0);
     return s;
 }

@@ -86,9 +86,15 @@ int subscriber_process(WorkerContext &context, const Options &options, int conne
         slot.out_of_order += s.out_of_order;
         slot.end_ns = std::max(slot.end_ns, s.last_ns);
     }
-    if (d == Dispatch::error) return worker_error(slot, "dispatch: %s", strerror(error));
-    if (d != Dispatch::done) return worker_error(slot, "timed out after %" PRIu64 " signals", slot.count);
-    return 0;
+    int status = 0;
+    if (d == Dispatch::error) status = worker_error(slot, "dispatch: %s", strerror(error));
+    else if (d != Dispatch::done) status = worker_error(slot, "timed out after %" PRIu64 " signals", slot.count);
+    // Done (or failed): say so a second time and keep the connections until
+    // the parent has read the daemon's CPU, so that our disconnects stay out
+    // of the measured window.
+    context.ready();
+    context.wait_release();
+    return status;
 }
 
 // Holds `rules` unmatched rules spread over `connections` idle connections
@@ -181,7 +187,13 @@ BroadcastResult broadcast(const Options &options, int subscribers, int processes
         (r = sd_bus_flush(emitter.get())) < 0)
         fail("emit End: %s", strerror(-r));
     uint64_t emitted = now_ns();
-    bool clean = subs.reap(now_ns() + seconds_to_ns(options.timeout));
+    // Every subscriber reports a second ready once it has seen End; the window
+    // ends there, before any client disconnects or the rule holder drops its
+    // rules (10,000 RemoveMatch-equivalents that are not broadcast cost).
+    bool finished = subs.wait_ready(now_ns() + seconds_to_ns(options.timeout));
+    meter.stop();
+    subs.release();
+    bool clean = subs.reap(now_ns() + seconds_to_ns(options.timeout)) && finished;
     BroadcastResult result;
     result.signals = signals;
     uint64_t end = t0;
