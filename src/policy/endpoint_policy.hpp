@@ -184,7 +184,9 @@ public:
      * an object. Throws PolicyError. */
     static std::shared_ptr<const EndpointPolicy> parse(std::string_view json, std::span<const std::string> rules);
 
-    /* The access `peer` has to the well-known name `name`. */
+    /* The access `peer` has to the well-known name `name` (a valid bus
+     * name; the daemon checks names before it asks). Nothing is special
+     * here about org.freedesktop.DBus: the daemon decides about its driver. */
     Access access(std::string_view name, const EndpointPeer& peer) const;
     /* May `peer` call interface.member at path on `name`? With TALK or
      * more, or when a --call rule for the name matches. An empty interface
@@ -203,6 +205,10 @@ public:
     /* The policy as JSON text in the from_json format, canonical (entries
      * sorted, duplicates merged): from_json(to_json()) == *this. */
     std::string to_json() const;
+    /* The xdg-dbus-proxy part as arguments, canonical (for kdbusctl's
+     * tables); the kdbus "names" entries have no argument spelling and are
+     * only in to_json. from_rules(to_rules()) grants the xdg part again. */
+    std::vector<std::string> to_rules() const;
 
     /* The parts, canonical (sorted, without duplicates). */
     const std::vector<WorldGrant>& world_grants() const { return world_; }

@@ -53,4 +53,12 @@ std::shared_ptr<const EndpointPolicy> EndpointPolicy::from_rules(std::span<const
     return policy;
 }
 
+std::vector<std::string> EndpointPolicy::to_rules() const {
+    std::vector<std::string> out;
+    for (const WorldGrant& g : world_) out.push_back("--" + std::string(to_string(g.access)) + "=" + g.name.to_string());
+    for (const NameRule& r : calls_) out.push_back("--call=" + r.name.to_string() + "=" + r.rule.to_string());
+    for (const NameRule& r : broadcasts_) out.push_back("--broadcast=" + r.name.to_string() + "=" + r.rule.to_string());
+    return out;
+}
+
 }  // namespace kdbus::policy

@@ -453,3 +453,15 @@ TEST(EndpointPolicy, DuplicatesAreMerged) {
     // "@/*" is "any path", the same rule as none.
     EXPECT_EQ(rules({"--call=org.a.B=*@/*"})->call_rules().at(0).rule, MessageRule{});
 }
+
+TEST(EndpointPolicy, ToRulesGivesTheXdgPartBack) {
+    std::vector<std::string> args{"--own=org.example.App", "--see=org.a.*", "--call=org.a.B=org.a.I.M@/p/*",
+                                  "--broadcast=org.a.*=@/a"};
+    auto policy = EndpointPolicy::parse(R"({"names": {"org.k.*": [{"world": true, "access": "own"}]}})", args);
+    std::vector<std::string> expected{"--see=org.a.*", "--own=org.example.App", "--call=org.a.B=org.a.I.M@/p/*",
+                                      "--broadcast=org.a.*=@/a"};
+    EXPECT_EQ(policy->to_rules(), expected);
+    auto xdg_only = EndpointPolicy::from_rules(policy->to_rules());
+    EXPECT_TRUE(*xdg_only == *rules(args));
+    EXPECT_EQ(xdg_only->access("org.k.A", kAlice), Access::None);
+}
