@@ -20,7 +20,9 @@
 #   --placements L   1cpu (daemon and clients pinned to CPU $PIN_CPU, default 0)
 #                    and/or unpinned (default both)
 #   --buses LIST     subset of dbus-broker,dbus-daemon,kdbusd,p2p
-#   --cases LIST     subset of rtt,par,signal,matches,payload,connect,idle
+#   --cases LIST     subset of rtt,par,signal,matches,payload,connect,metadata,idle
+#                    (metadata runs against kdbusd only: its figures are ratios
+#                    to kdbusd itself without metadata, not to dbus-broker)
 #   --raw FILE       where the raw result lines go (default /tmp/kdbus-bench-DATE.txt)
 #   --keep           keep the temp dir with the daemons' logs
 #
@@ -35,7 +37,7 @@ kdbusd=${KDBUSD:-$repo/build/src/daemon/kdbusd}
 bench=${KDBUS_BENCH:-}
 placements=""
 buses_wanted=dbus-broker,dbus-daemon,kdbusd,p2p
-cases_wanted=rtt,par,signal,matches,payload,connect,idle
+cases_wanted=rtt,par,signal,matches,payload,connect,metadata,idle
 raw=""
 keep=0
 pin_cpu=${PIN_CPU:-0}
@@ -76,14 +78,15 @@ fi
 
 # Sizes of the runs. Durations are per measured run; counts are signals.
 if [ $quick = 1 ]; then
-    dur=0.2 dur_payload=0.1 signals_100=300 signals_8=2000 signals_matches=300 idle_sizes="1000"
+    dur=0.2 dur_payload=0.1 dur_metadata=0.6 signals_100=300 signals_8=2000 signals_matches=300 idle_sizes="1000"
     : "${placements:=1cpu}"
 else
-    dur=1.0 dur_payload=0.5 signals_100=1000 signals_8=5000 signals_matches=1000 idle_sizes="1000 10000"
+    dur=1.0 dur_payload=0.5 dur_metadata=3.0 signals_100=1000 signals_8=5000 signals_matches=1000 idle_sizes="1000 10000"
     : "${placements:=1cpu,unpinned}"
 fi
 
 # case name | kdbus-bench arguments | "p2p" if the case has a bus-less reference
+# | the one bus it runs on, if not every bus
 cases=()
 wanted "$cases_wanted" rtt && cases+=("rtt|rtt --duration $dur|p2p")
 wanted "$cases_wanted" par && cases+=("par-8|par --clients 8 --duration $dur|")
@@ -103,6 +106,7 @@ if wanted "$cases_wanted" payload; then
     done
 fi
 wanted "$cases_wanted" connect && cases+=("connect|connect --duration $dur|")
+wanted "$cases_wanted" metadata && cases+=("metadata|metadata --duration $dur_metadata||kdbusd")
 
 tmp=$(mktemp -d /tmp/kdbus-bench.XXXXXX)
 [ -n "$raw" ] || raw=/tmp/kdbus-bench-$(date +%Y%m%d-%H%M%S).txt
@@ -305,11 +309,12 @@ if [ ${#cases[@]} -gt 0 ] && [ ${#buses[@]} -gt 0 ]; then
             *) log "unknown placement $placement"; exit 2 ;;
             esac
             for ((c = 0; c < ${#cases[@]}; c++)); do
-                IFS='|' read -r name args p2p <<<"${cases[$c]}"
+                IFS='|' read -r name args p2p only <<<"${cases[$c]}"
                 n=${#targets[@]}
                 for ((i = 0; i < n; i++)); do
                     t=${targets[$(((i + rep + c) % n))]}
                     [ "$t" = p2p ] && [ -z "$p2p" ] && continue
+                    [ -n "$only" ] && [ "$t" != "$only" ] && continue
                     if [ "$t" != p2p ] && [ -z "${note[$t]:-}" ]; then
                         for p in ${probe_pids[$t]//,/ }; do
                             kill -0 "$p" 2>/dev/null || { note[$t]="died during the run"; log "$t died"; }

@@ -19,7 +19,8 @@ int main(int argc, char **argv) {
     static constexpr Entry scenarios[] = {
         {"rtt", run_rtt, true},         {"par", run_par, true},         {"signal", run_signal, true},
         {"matches", run_matches, true}, {"payload", run_payload, true}, {"connect", run_connect, true},
-        {"idle", run_idle, true},       {"wait", run_wait, true},       {"smoke", run_smoke, false},
+        {"idle", run_idle, true},       {"metadata", run_metadata, true},
+               {"wait", run_wait, true},       {"smoke", run_smoke, false},
         {"journal-sink", run_journal_sink, false}, {"report", run_report, false},
     };
     for (const Entry &e : scenarios) {

@@ -31,6 +31,10 @@ Scenarios:
   payload    --size S bytes per call (default 4K; K/M/G suffixes), --via
              inline (ay) or memfd (a sealed memfd per call, h): MB/s; --p2p
   connect    connect, SASL EXTERNAL, Hello, disconnect, one after another
+  metadata   kdbusd only: rtt against three raw services, one that never set
+             a receive mask, one with mask 0, one with CREDS|PIDS|TIMESTAMP
+             (org.kdbusd.Bus1.UpdateAttachFlags), in alternating segments:
+             calls/s and daemon CPU per call, each as a ratio to the first
   idle       opens --connections C (default 1000) and reads the daemon's RSS
              growth per connection (needs --pid; use a fresh daemon)
   wait       retries connect + Hello until the bus answers (readiness probe)

@@ -36,6 +36,13 @@ std::vector<Metric> metrics_of(const std::string &scenario) {
     if (scenario == "matches") return {{"signals_per_s", "signals/s ↑"}, {"daemon_cpu_us_per_op", "daemon CPU µs/signal ↓"}};
     if (scenario == "payload") return {{"mb_per_s", "MB/s ↑"}, {"p50_us", "p50 µs ↓"}, cpu};
     if (scenario == "connect") return {{"connects_per_s", "connects/s ↑"}, {"p99_us", "p99 µs ↓"}, cpu};
+    if (scenario == "metadata")
+        return {{"none_calls_per_s", "calls/s, no mask set ↑"},
+                {"recv0_calls_ratio", "calls/s with recv mask 0 ÷ no mask ↑"},
+                {"attach_calls_ratio", "calls/s with CREDS|PIDS|TIMESTAMP ÷ no mask ↑"},
+                {"none_cpu_us_per_call", "daemon CPU µs/call, no mask ↓"},
+                {"recv0_cpu_ratio", "daemon CPU/call with recv mask 0 ÷ no mask ↓"},
+                {"attach_cpu_ratio", "daemon CPU/call with CREDS|PIDS|TIMESTAMP ÷ no mask ↓"}};
     if (scenario == "idle") return {{"per_conn_kib", "RSS KiB per idle connection ↓"}, {"rss_before_kib", "RSS KiB at start ↓"}};
     return {};
 }

@@ -10,6 +10,7 @@ int run_par(const Options &options);      // scenario_calls.cpp
 int run_payload(const Options &options);  // scenario_calls.cpp
 int run_signal(const Options &options);   // scenario_broadcast.cpp
 int run_matches(const Options &options);  // scenario_broadcast.cpp
+int run_metadata(const Options &options); // scenario_metadata.cpp
 int run_connect(const Options &options);  // scenario_connections.cpp
 int run_idle(const Options &options);     // scenario_connections.cpp
 int run_wait(const Options &options);     // scenario_connections.cpp
