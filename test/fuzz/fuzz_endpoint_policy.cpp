@@ -1,8 +1,8 @@
 // libFuzzer target: custom endpoint policies. The input is read once as
 // the JSON vocabulary and once, split at NUL bytes, as xdg-dbus-proxy
 // arguments. Either parses or throws PolicyError; nothing else may escape.
-// A policy that parses must survive its own to_json unchanged, and answer
-// queries for the names the input mentions.
+// A policy that parses must survive its own to_json unchanged, its to_rules
+// must parse, and it must answer queries for the names the input mentions.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,6 +17,7 @@ namespace {
 void exercise(const EndpointPolicy& policy, const std::vector<std::string>& probes) {
     auto again = EndpointPolicy::from_json(policy.to_json());  // a PolicyError here escapes: a finding
     if (!(*again == policy)) __builtin_trap();
+    (void)EndpointPolicy::from_rules(policy.to_rules());  // likewise
     (void)policy.empty();
     const EndpointPeer peers[] = {{1000, {1000, 27}}, {0, {}}};
     for (const std::string& probe : probes) {
