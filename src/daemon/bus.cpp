@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/driver.hpp"
+#include "daemon/endpoint.hpp"
 #include "daemon/errors.hpp"
 #include "daemon/metadata_attach.hpp"
 #include "daemon/policy_check.hpp"
@@ -94,24 +95,50 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
 
 Bus::~Bus() = default;
 
-void Bus::add_listener(UniqueFd listen_fd) {
-    if (std::string a = socket_address(listen_fd.get()); !a.empty()) {
+void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
+    // Services started on demand are told the default endpoint only.
+    if (std::string a = socket_address(listen_fd.get()); !a.empty() && !endpoint) {
         if (!address_.empty()) address_ += ';';
         address_ += a + ",guid=" + guid_;
         activation_.set_address(address_);
     }
-    auto listener = std::make_shared<boost::asio::posix::stream_descriptor>(io_, listen_fd.release());
+    Listener listener{std::make_shared<boost::asio::posix::stream_descriptor>(io_, listen_fd.release()),
+                      std::move(endpoint)};
     listeners_.push_back(listener);
-    accept_loop(listener);
+    accept_loop(std::move(listener));
 }
 
-void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener) {
-    listener->async_wait(
+void Bus::remove_endpoint(const Endpoint& endpoint) {
+    auto is_it = [&endpoint](const Listener& l) { return l.endpoint.get() == &endpoint; };
+    for (auto& l : listeners_) {
+        if (!is_it(l)) continue;
+        boost::system::error_code ec;
+        l.socket->close(ec);
+    }
+    std::erase_if(listeners_, is_it);
+    std::erase_if(paused_listeners_, is_it);
+    std::vector<ConnectionPtr> doomed;
+    for (auto& [id, c] : by_id_)
+        if (c->endpoint && c->endpoint->endpoint.get() == &endpoint) doomed.push_back(c);
+    for (auto& [p, c] : unregistered_)
+        if (c->endpoint && c->endpoint->endpoint.get() == &endpoint) doomed.push_back(c);
+    for (auto& c : doomed) c->close("endpoint removed");
+}
+
+size_t Bus::endpoint_connections(const Endpoint& endpoint) const {
+    size_t n = 0;
+    for (const auto& [id, c] : by_id_)
+        if (c->endpoint && c->endpoint->endpoint.get() == &endpoint) ++n;
+    return n;
+}
+
+void Bus::accept_loop(Listener listener) {
+    listener.socket->async_wait(
         boost::asio::posix::stream_descriptor::wait_read,
         [this, listener](const boost::system::error_code& ec) {
             if (ec) return;
             for (int i = 0; i < 64; ++i) {
-                int fd = ::accept4(listener->native_handle(), nullptr, nullptr,
+                int fd = ::accept4(listener.socket->native_handle(), nullptr, nullptr,
                                    SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EINTR) continue;
@@ -142,8 +169,20 @@ void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> lis
                     continue;
                 }
                 ++stats_.connections_accepted;
+                std::shared_ptr<EndpointBinding> binding;
+                if (listener.endpoint) {
+                    // The policy's user and group entries match the euid
+                    // and every gid the peer had when it connected.
+                    binding = std::make_shared<EndpointBinding>();
+                    binding->endpoint = listener.endpoint;
+                    binding->peer.uid = creds.uid;
+                    binding->peer.gids.push_back(creds.gid);
+                    for (gid_t g : creds.groups)
+                        if (g != creds.gid) binding->peer.gids.push_back(g);
+                }
                 auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
                                                       next_serial_number_++);
+                c->endpoint = std::move(binding);
                 unregistered_.emplace(c.get(), c);
                 if (credential_stamps_) c->enable_credential_stamps();
                 c->start();
@@ -155,7 +194,7 @@ void Bus::accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> lis
 void Bus::shutdown() {
     for (auto& l : listeners_) {
         boost::system::error_code ec;
-        l->close(ec);
+        l.socket->close(ec);
     }
     listeners_.clear();
     paused_listeners_.clear();
@@ -205,6 +244,8 @@ void Bus::compile_policy(Connection& c) {
 }
 
 bool Bus::may_own(Connection& c, std::string_view name) const {
+    // A custom endpoint's OWN comes first, then the bus policy (kdbus).
+    if (c.endpoint && c.endpoint->access(name) < policy::Access::Own) return false;
     return !c.policy || c.policy->can_own(name);
 }
 
@@ -313,6 +354,7 @@ void Bus::on_connection_closed(Connection& c) {
     if (it == by_id_.end()) return;
     keep = it->second;
     by_id_.erase(it);
+    fd_admission_.forget(c.id);
     if (auto u = connections_per_uid_.find(c.credentials().uid); u != connections_per_uid_.end() && --u->second == 0)
         connections_per_uid_.erase(u);
 
@@ -447,10 +489,16 @@ void Bus::flush_all() {
 
 /* Routing */
 
-bool Bus::enqueue_to(Connection& to, const MessagePtr& m) {
-    if (to.attach_recv == 0) return to.enqueue(m);
+QuotaRefusal Bus::enqueue_to(Connection& to, const MessagePtr& m, QuotaSender charge_to) {
+    if (to.attach_recv == 0) return to.enqueue(m, charge_to);
     Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
-    return to.enqueue(m, header_with_metadata(*m, sender, to, names_, metadata_seqnum_));
+    return to.enqueue(m, charge_to, header_with_metadata(*m, sender, to, names_, metadata_seqnum_));
+}
+
+UserAccount& Bus::user_account(uid_t uid) {
+    auto& account = user_accounts_[uid];
+    account.uid = uid;
+    return account;
 }
 
 void Bus::enable_credential_stamps() {
@@ -461,8 +509,17 @@ void Bus::enable_credential_stamps() {
 }
 
 void Bus::deliver(Connection& to, const MessagePtr& m) {
-    if (!enqueue_to(to, m)) {
+    // The bus's answers to `to`'s own calls are in its own half of the
+    // queue; its notifications have a share, as kdbus's kernel user had.
+    bool answer = m->header.reply_serial != 0;
+    QuotaSender charge_to = answer ? QuotaSender::owner() : QuotaSender::kernel();
+    if (auto refusal = enqueue_to(to, m, charge_to); refusal != QuotaRefusal::none) {
         ++stats_.deliveries_dropped;
+        if (!answer) {
+            ++stats_.quota_drops;
+            to.count_lost_message();
+            to.note_refusal(nullptr, charge_to, refusal);
+        }
         // Once per episode: a receiver that stopped reading must not
         // flood the log with one line per message it misses.
         if (!to.drops_logged) {
@@ -560,6 +617,13 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     m->sender = from.unique_name;
     m->head.reserve(h.body_offset + 32 + m->sender.size());
     wire::build_forward_header(h, m->sender, m->head);
+    // kdbus: no bus sockets as fds, memfd and fd limits (fd_admission.hpp).
+    if (!m->fds.empty() && from.active()) {
+        if (auto refusal = fd_admission_.admit(*m, from.credentials().uid, settings_.limits)) {
+            send_error(from, h, refusal->error_name, refusal->text);
+            return;
+        }
+    }
 
     if (h.destination == "org.freedesktop.DBus") {
         if (h.type == wire::MessageType::signal) {
@@ -587,11 +651,32 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     }
 
     Connection* dest = resolve(h.destination);
+    if (from.endpoint && !endpoint_filter::sees(*this, from, h.destination)) {
+        route_to_hidden(from, m);
+        return;
+    }
     if (!dest) {
+        if (from.endpoint && !endpoint_filter::may_talk_to_name(from, h.destination, h)) {
+            to_monitors(m);
+            send_error(from, h, error::access_denied,
+                       "The endpoint " + from.endpoint->endpoint->name + " does not allow " + from.unique_name +
+                           " to send messages to \"" + std::string(h.destination) + "\"");
+            return;
+        }
         route_to_unowned(from, m);
         return;
     }
     route_unicast(from, m, dest);
+}
+
+void Bus::route_to_hidden(Connection& from, const MessagePtr& m) {
+    const wire::Header& h = m->header;
+    to_monitors(m);
+    if (h.flags & wire::flag::no_auto_start)
+        send_error(from, h, error::name_has_no_owner, "Name \"" + std::string(h.destination) + "\" does not exist");
+    else
+        send_error(from, h, error::service_unknown,
+                   Activation::not_provided_text(h.destination));
 }
 
 void Bus::route_to_unowned(Connection& from, const MessagePtr& m) {
@@ -634,6 +719,16 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
 
     bool is_reply = h.type == MessageType::method_return || h.type == MessageType::error;
     bool requested_reply = is_reply && replies_.contains(dest->id, h.reply_serial, from.id);
+    if (from.endpoint && !is_reply) {
+        // The sender's endpoint first, then the bus policy (kdbus).
+        if (auto denial = endpoint_filter::talk_denial(*this, from, h.destination, *dest, h)) {
+            send_error(from, h, error::access_denied, *denial);
+            return;
+        }
+    }
+    if (dest->endpoint && h.type == MessageType::signal &&
+        !endpoint_filter::may_receive_signal(*this, *dest, &from, h, m->body()))
+        return;  // kdbus: a signal the receiver may not get is skipped silently
     if (!may_send(&from, m, dest, requested_reply, true)) return;
     if (is_reply) {
         if (!requested_reply) {
@@ -650,6 +745,10 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
                    "Tried to send message with Unix file descriptors to a client that doesn't support that.");
         return;
     }
+    if (auto refusal = fd_admission_.refusal_for(*m, dest->id, h.destination)) {
+        send_error(from, h, refusal->error_name, refusal->text);
+        return;
+    }
     if (h.expects_reply()) {
         if (from.pending_replies >= settings_.limits.max_replies_per_connection) {
             send_error(from, h, error::limits_exceeded,
@@ -664,14 +763,22 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         replies_.add(from.id, h.serial, dest->id, deadline);
         from.pending_replies++;
     }
-    if (!enqueue_to(*dest, m)) {
+    QuotaSender charge_to = from.quota_sender();
+    if (auto refusal = enqueue_to(*dest, m, charge_to); refusal != QuotaRefusal::none) {
+        // kdbus: a unicast over quota fails for its sender alone (ENOBUFS);
+        // what cannot carry an error is dropped for this receiver and
+        // counted to it (MessagesLost).
         ++stats_.deliveries_dropped;
+        std::string text = dest->note_refusal(&from, charge_to, refusal);
         if (h.expects_reply()) {
             replies_.take(from.id, h.serial, dest->id);
             from.pending_replies--;
+            ++stats_.quota_refusals;
+            send_error(from, h, error::limits_exceeded, text);
+        } else {
+            ++stats_.quota_drops;
+            dest->count_lost_message();
         }
-        send_error(from, h, error::limits_exceeded,
-                   "The destination's message queue is full");
         return;
     }
     to_eavesdroppers(m, dest);
@@ -686,13 +793,20 @@ void Bus::broadcast(const MessagePtr& m) {
     for (MatchOwner id : scratch_owners_) {
         Connection* c = find(id);
         if (!c || c->monitor) continue;
-        if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        if (!m->fds.empty() && (!c->unix_fds_negotiated() || fd_admission_.refusal_for(*m, c->id, {}))) continue;
+        if (c->endpoint && !endpoint_filter::may_receive_signal(*this, *c, sender, m->header, m->body())) continue;
         if (auto denial = send_denial(sender, m, c, false)) {
             capture_error(m->sender, m->header, error::access_denied, *denial);
             continue;
         }
-        if (!enqueue_to(*c, m)) {
+        // kdbus: a broadcast over a receiver's quota is dropped for it
+        // alone and counted to it; the sender is never blocked.
+        QuotaSender charge_to = sender ? sender->quota_sender() : QuotaSender::kernel();
+        if (auto refusal = enqueue_to(*c, m, charge_to); refusal != QuotaRefusal::none) {
             ++stats_.deliveries_dropped;
+            ++stats_.quota_drops;
+            c->count_lost_message();
+            c->note_refusal(sender, charge_to, refusal);
         }
     }
 }
@@ -706,13 +820,14 @@ void Bus::to_eavesdroppers(const MessagePtr& m, Connection* addressed) {
     Connection* sender = m->head.empty() ? nullptr : resolve(m->sender);
     for (MatchOwner id : owners) {
         Connection* c = find(id);
-        if (!c || c == addressed || c->monitor) continue;
-        if (!m->fds.empty() && !c->unix_fds_negotiated()) continue;
+        // Through a custom endpoint nobody eavesdrops (kdbus: no monitors).
+        if (!c || c == addressed || c->monitor || c->endpoint) continue;
+        if (!m->fds.empty() && (!c->unix_fds_negotiated() || fd_admission_.refusal_for(*m, c->id, {}))) continue;
         if (auto denial = send_denial(sender, m, c, false)) {
             capture_error(m->sender, m->header, error::access_denied, *denial);
             continue;
         }
-        enqueue_to(*c, m);
+        enqueue_to(*c, m, QuotaSender::owner());  // a copy it asked for (eavesdrop)
     }
 }
 
@@ -723,7 +838,7 @@ void Bus::to_monitors(const MessagePtr& m, const Connection* addressed) {
     std::vector<MatchOwner> owners;
     monitor_matches_.collect(in, false, owners);
     for (MatchOwner id : owners)
-        if (Connection* c = find(id)) enqueue_to(*c, m);
+        if (Connection* c = find(id)) enqueue_to(*c, m, QuotaSender::owner());  // a monitor's copy
 }
 
 /* Reply timeouts */

@@ -16,6 +16,7 @@
 #include "daemon/bus_message.hpp"
 #include "daemon/bus_settings.hpp"
 #include "daemon/connection.hpp"
+#include "daemon/fd_admission.hpp"
 #include "daemon/match_registry.hpp"
 #include "daemon/name_registry.hpp"
 #include "daemon/reply_tracker.hpp"
@@ -23,6 +24,7 @@
 namespace kdbus::daemon {
 
 class Driver;
+struct Endpoint;
 
 /* Counters for Debug.Stats.GetStats and the benchmark's sanity checks. */
 struct BusStats {
@@ -30,6 +32,11 @@ struct BusStats {
     uint64_t broadcasts = 0;
     uint64_t deliveries_dropped = 0;
     uint64_t connections_accepted = 0;
+    /* Per-receiver accounting (receive_quota.hpp): method calls refused
+     * with LimitsExceeded, and messages dropped for their receiver alone
+     * (broadcasts, signals, replies; told with MessagesLost). */
+    uint64_t quota_refusals = 0;
+    uint64_t quota_drops = 0;
 };
 
 class Bus {
@@ -39,8 +46,14 @@ public:
     Bus(const Bus&) = delete;
     Bus& operator=(const Bus&) = delete;
 
-    /* Takes a listening socket and accepts connections on it. */
-    void add_listener(UniqueFd listen_fd);
+    /* Takes a listening socket and accepts connections on it; with an
+     * endpoint, a custom endpoint's socket whose connections it filters. */
+    void add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint = {});
+    /* Stops listening on the endpoint's socket and disconnects everyone
+     * who came through it (kdbus: closing an endpoint). */
+    void remove_endpoint(const Endpoint& endpoint);
+    /* How many connections came through `endpoint`. */
+    size_t endpoint_connections(const Endpoint& endpoint) const;
     /* Disconnects everyone and stops listening. */
     void shutdown();
 
@@ -91,6 +104,10 @@ public:
     MatchRegistry& monitor_matches() { return monitor_matches_; }
     ReplyTracker& replies() { return replies_; }
     BusStats& stats() { return stats_; }
+    /* What each uid's messages hold in receivers' queues (receive_quota.hpp). */
+    UserAccount& user_account(uid_t uid);
+    /* Which fds messages may carry, and receivers' fd policies. */
+    FdAdmission& fd_admission() { return fd_admission_; }
     Connection* find(uint64_t id) const;
     /* By unique or well-known name; nullptr if nobody owns it. */
     Connection* resolve(std::string_view name) const;
@@ -130,10 +147,17 @@ public:
 
 private:
     void configure_activation();
-    void accept_loop(std::shared_ptr<boost::asio::posix::stream_descriptor> listener);
+    struct Listener {
+        std::shared_ptr<boost::asio::posix::stream_descriptor> socket;
+        std::shared_ptr<Endpoint> endpoint;  // null: the default endpoint
+    };
+    void accept_loop(Listener listener);
+    /* A message to `name`, which does not exist for `from`: the error a
+     * name nobody owns gets (auto-start is never tried for it). */
+    void route_to_hidden(Connection& from, const MessagePtr& m);
     void deliver(Connection& to, const MessagePtr& m);
     /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
-    bool enqueue_to(Connection& to, const MessagePtr& m);
+    QuotaRefusal enqueue_to(Connection& to, const MessagePtr& m, QuotaSender charge_to);
     /* `capture`: show it to monitors (not for held messages, shown once). */
     void route_unicast(Connection& from, const MessagePtr& m, Connection* dest, bool capture = true);
     /* A message to a name nobody owns: auto-start, or an error. */
@@ -168,9 +192,12 @@ private:
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
     /* Connections with a unique name, per uid (max_connections_per_user). */
     std::unordered_map<uid_t, size_t> connections_per_uid_;
-    std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> listeners_;
+    /* One per uid that ever sent; queued messages point into it (a node
+     * map: the pointers stay valid). */
+    std::unordered_map<uid_t, UserAccount> user_accounts_;
+    std::vector<Listener> listeners_;
     /* Listeners resting after accept() ran out of file descriptors. */
-    std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> paused_listeners_;
+    std::vector<Listener> paused_listeners_;
     boost::asio::steady_timer accept_backoff_;
 
     NameRegistry names_;
@@ -179,6 +206,7 @@ private:
     std::vector<uint64_t> monitors_;
     ReplyTracker replies_;
     BusStats stats_;
+    FdAdmission fd_admission_;
 
     std::vector<uint8_t> read_buffer_;
     std::vector<ConnectionPtr> dirty_;

@@ -35,6 +35,17 @@ struct BusLimits {
     size_t max_match_rules_per_connection = 512;
     size_t max_replies_per_connection = 128;
     int64_t reply_timeout = -1;
+    /* kdbus's per-receiver accounting (receive_quota.hpp, KDBUS.md
+     * "Quotas"). A receiver's queue is max_outgoing_bytes, half of it its
+     * own; one sending user may hold a third of what is free of the other
+     * half, at most this many messages and fds (kdbus KDBUS_CONN_MAX_MSGS,
+     * KDBUS_CONN_MAX_FDS_PER_USER), and one uid at most
+     * max_queued_bytes_per_user in all queues of the bus together (the
+     * bound issue 6 sets for one flooding uid). dbus-daemon has no <limit>
+     * for these: they are kdbusd's own. */
+    size_t max_queued_messages_per_user = 256;
+    size_t max_queued_unix_fds_per_user = 16;
+    size_t max_queued_bytes_per_user = 128u * 1024 * 1024;
 };
 
 struct BusSettings {

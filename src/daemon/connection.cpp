@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "daemon/bus.hpp"
@@ -22,6 +24,13 @@ constexpr size_t max_fds_per_read = 253;
 /* At most this many reads per wake-up, so one busy client cannot starve
  * the others (the loop comes back to it on the next readiness). */
 constexpr int reads_per_wakeup = 8;
+/* And at most this many messages or bytes dispatched per wake-up: one read
+ * of the shared buffer can hold thousands of small messages, and routing
+ * them all before anyone else is served is what lets a flooder delay a
+ * bystander (issue 6). What is left waits in partial_ for a posted
+ * resumption, behind every handler already ready. */
+constexpr size_t messages_per_wakeup = 64;
+constexpr size_t bytes_per_wakeup = 1024 * 1024;
 /* Writes are gathered into one sendmsg of at most this many pieces. */
 constexpr size_t max_iov = 256;
 
@@ -78,6 +87,16 @@ void Connection::arm_read() {
     // sent has left the bus (IncomingCharge::on_release re-arms).
     if (incoming_ && incoming_->over()) return;
     read_armed_ = true;
+    if (yielded_) {
+        // Complete messages wait in partial_: the socket may never become
+        // readable again, so come back after the handlers ready now.
+        boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->read_armed_ = false;
+            if (self->state_ == State::closed) return;
+            self->on_readable();
+        });
+        return;
+    }
     socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) {
                            self->read_armed_ = false;
@@ -90,9 +109,22 @@ void Connection::on_readable() {
     Bus::DispatchScope scope(bus_);
     auto& buffer = bus_.read_buffer();
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+    read_messages_ = 0;
+    read_bytes_ = 0;
+    if (yielded_) {
+        // What the last wake-up left for later comes first, in order.
+        yielded_ = false;
+        size_t have = partial_.size();
+        std::memcpy(buffer.data(), partial_.data(), have);
+        if (!dispatch(buffer, have)) return;
+    }
 
-    for (int round = 0; round < reads_per_wakeup; ++round) {
+    for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
         if (incoming_ && incoming_->over()) break;  // see arm_read()
+        if (read_budget_spent()) {
+            yielded_ = true;  // nothing left behind but the socket's data
+            break;
+        }
         uint8_t* dst;
         size_t room;
         size_t have = 0;
@@ -163,19 +195,7 @@ void Connection::on_readable() {
             continue;
         }
 
-        size_t total = have + static_cast<size_t>(n);
-        auto consumed = consume(std::span<const uint8_t>(buffer.data(), total));
-        if (!consumed) return;  // closed
-        size_t rest = total - *consumed;
-        if (!large_.empty()) {
-            // consume() started a large message and copied the rest into it.
-            partial_.clear();
-            partial_.shrink_to_fit();
-        } else {
-            partial_.assign(buffer.data() + *consumed, buffer.data() + total);
-            if (rest == 0) partial_.shrink_to_fit();
-        }
-        if (state_ == State::closed) return;
+        if (!dispatch(buffer, have + static_cast<size_t>(n))) return;
         // A short read drained the socket. No need to see EAGAIN: re-arming
         // the wait modifies the epoll registration, and the kernel reports
         // the socket again at once if more arrived meanwhile.
@@ -183,6 +203,24 @@ void Connection::on_readable() {
     }
     watch_pending_fds();
     arm_read();
+}
+
+bool Connection::dispatch(std::vector<uint8_t>& buffer, size_t total) {
+    auto consumed = consume(std::span<const uint8_t>(buffer.data(), total));
+    if (!consumed) return false;  // closed
+    if (!large_.empty()) {
+        // consume() started a large message and copied the rest into it.
+        partial_.clear();
+        partial_.shrink_to_fit();
+    } else {
+        partial_.assign(buffer.data() + *consumed, buffer.data() + total);
+        if (partial_.empty()) partial_.shrink_to_fit();
+    }
+    return state_ != State::closed;
+}
+
+bool Connection::read_budget_spent() const {
+    return read_messages_ >= messages_per_wakeup || read_bytes_ >= bytes_per_wakeup;
 }
 
 void Connection::watch_pending_fds() {
@@ -247,6 +285,10 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
 
         size_t left = data.size() - pos;
         if (left < wire::fixed_header_size) break;
+        if (read_budget_spent()) {
+            yielded_ = true;  // fairness: the rest after other connections
+            break;
+        }
         const char* error = nullptr;
         size_t length = wire::message_length(
             std::span<const uint8_t, wire::fixed_header_size>(data.data() + pos, wire::fixed_header_size),
@@ -293,6 +335,8 @@ void Connection::charge(BusMessage& m) {
 }
 
 bool Connection::take_message(std::vector<uint8_t> bytes) {
+    ++read_messages_;
+    read_bytes_ += bytes.size();
     MessagePtr m(new BusMessage);
     m->raw = std::move(bytes);
     m->stamp_pid = stamp_pid_;
@@ -336,20 +380,97 @@ void Connection::enable_credential_stamps() {
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 }
 
-bool Connection::enqueue(const MessagePtr& m, std::vector<uint8_t> own_header) {
-    if (state_ == State::closed) return false;
+namespace {
+
+QuotaLimits quota_limits(const BusLimits& l) {
+    return {l.max_outgoing_bytes, l.max_queued_messages_per_user, l.max_queued_unix_fds_per_user,
+            l.max_queued_bytes_per_user};
+}
+
+/* /proc/PID/comm, for a log line once per refusal episode. */
+std::string process_comm(pid_t pid) {
+    if (pid <= 0) return "?";
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    if (!std::getline(in, comm) || comm.empty()) return "?";
+    return comm;
+}
+
+}  // namespace
+
+QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std::vector<uint8_t> own_header) {
+    if (state_ == State::closed) return QuotaRefusal::queue_full;
     const auto& limits = bus_.settings().limits;
-    OutEntry entry{m, std::move(own_header), false};
+    OutEntry entry{m, std::move(own_header), false, charge_to};
     size_t size = entry.size();
+    size_t fds = m->fds.size();
     // As dbus-daemon: a message is accepted while the queue is below the
     // limit, so one message may overshoot it by at most its own size.
-    if (queued_bytes_ >= limits.max_outgoing_bytes) return false;
-    if (!m->fds.empty() && queued_fds_ + m->fds.size() > limits.max_outgoing_unix_fds) return false;
+    if (queued_bytes_ >= limits.max_outgoing_bytes) return QuotaRefusal::queue_full;
+    if (fds && queued_fds_ + fds > limits.max_outgoing_unix_fds) return QuotaRefusal::queue_fds;
+    if (auto refusal = quota_.admit(charge_to, size, fds, quota_limits(limits)); refusal != QuotaRefusal::none)
+        return refusal;
+    quota_.charge(charge_to, size, fds);
     out_.push_back(std::move(entry));
     queued_bytes_ += size;
-    queued_fds_ += m->fds.size();
+    queued_fds_ += fds;
     bus_.schedule_flush(*this);
-    return true;
+    return QuotaRefusal::none;
+}
+
+QuotaSender Connection::quota_sender() {
+    if (!account_) account_ = &bus_.user_account(creds_.uid);
+    return QuotaSender::user(*account_);
+}
+
+std::string Connection::note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal) {
+    const auto& limits = bus_.settings().limits;
+    std::string who = sender ? "uid " + std::to_string(sender->credentials().uid) : std::string("the bus");
+    std::string text = "The message to " + unique_name + " was refused: " + describe(refusal) + " (" + who +
+                       " has " + std::to_string(quota_.bytes_of(charge)) + " bytes in " +
+                       std::to_string(quota_.messages_of(charge)) + " messages queued for it; its queue holds " +
+                       std::to_string(queued_bytes_) + " of " + std::to_string(limits.max_outgoing_bytes) +
+                       " bytes";
+    if (charge.kind == QuotaSender::Kind::user)
+        text += ", and " + who + " holds " + std::to_string(charge.account->bytes) + " of " +
+                std::to_string(limits.max_queued_bytes_per_user) + " bytes on the bus";
+    text += ")";
+    if (quota_.begin_episode(charge)) {
+        // Once per episode (until this sender's share of the queue, or the
+        // queue, drains): a flood must not become a flood of log lines.
+        if (sender)
+            spdlog::warn("{} (uid {}, pid {}, comm {}): messages to {} (uid {}, pid {}) refused until its queue "
+                         "drains: {}",
+                         sender->unique_name, sender->credentials().uid, sender->credentials().pid,
+                         process_comm(sender->credentials().pid), unique_name, creds_.uid, creds_.pid,
+                         describe(refusal));
+        else
+            spdlog::warn("{} (uid {}, pid {}, comm {}): the bus's notifications to it dropped until its queue "
+                         "drains: {}",
+                         unique_name, creds_.uid, creds_.pid, process_comm(creds_.pid), describe(refusal));
+    }
+    return text;
+}
+
+void Connection::report_lost_messages() {
+    if (lost_messages_ == 0 || state_ != State::active) return;
+    constexpr size_t about_its_size = 160;  // no message built while there is surely no room
+    if (quota_.admit(QuotaSender::kernel(), about_its_size, 0, quota_limits(bus_.settings().limits)) !=
+        QuotaRefusal::none)
+        return;
+    // The bus's own signal, in the bus's share of the queue: if that share
+    // is full it waits, counting on, until the queue drains — then it
+    // always fits (an empty share admits one message), so the count is
+    // never lost itself.
+    wire::MessageBuilder b(wire::MessageType::signal);
+    b.path("/org/freedesktop/DBus").interface("org.kdbusd.Bus1").member("MessagesLost");
+    b.sender("org.freedesktop.DBus").destination(unique_name);
+    b.body("u").put_u32(static_cast<uint32_t>(std::min<size_t>(lost_messages_, UINT32_MAX)));
+    MessagePtr m = bus_.driver_message(b.finish(bus_.next_driver_serial()));
+    if (!m) return;
+    if (enqueue(m, QuotaSender::kernel()) != QuotaRefusal::none) return;
+    lost_messages_ = 0;
+    bus_.capture(m);
 }
 
 void Connection::flush() {
@@ -407,17 +528,29 @@ void Connection::flush() {
             size_t remaining = e.size() - out_offset_;
             if (written >= remaining) {
                 written -= remaining;
-                queued_bytes_ -= e.size();
-                queued_fds_ -= e.message->fds.size();
-                out_.pop_front();
-                out_offset_ = 0;
-                if (out_.empty()) drops_logged = false;
+                pop_written();
             } else {
                 out_offset_ += written;
                 written = 0;
             }
         }
     }
+}
+
+void Connection::pop_written() {
+    auto& e = out_.front();
+    queued_bytes_ -= e.size();
+    queued_fds_ -= e.message->fds.size();
+    quota_.release(e.charged_to, e.size(), e.message->fds.size());
+    out_.pop_front();
+    out_offset_ = 0;
+    if (out_.empty()) {
+        drops_logged = false;
+        quota_.end_episodes();
+    }
+    // Room again: tell the receiver what it lost meanwhile (kdbus returned
+    // the count with the next RECV).
+    report_lost_messages();
 }
 
 void Connection::arm_write() {
@@ -444,7 +577,11 @@ void Connection::close(const char* reason) {
     socket_.cancel(ec);
     bus_.on_connection_closed(*this);
     socket_.close(ec);
-    out_.clear();
+    while (!out_.empty()) {
+        auto& e = out_.front();
+        quota_.release(e.charged_to, e.size(), e.message->fds.size());
+        out_.pop_front();
+    }
     in_fds_.clear();
     partial_.clear();
     large_.clear();

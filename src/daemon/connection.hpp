@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/bus_message.hpp"
+#include "daemon/receive_quota.hpp"
 #include "daemon/unique_fd.hpp"
 #include "metadata/namespace_view.hpp"
 #include "policy/policy.hpp"
@@ -24,6 +25,7 @@
 namespace kdbus::daemon {
 
 class Bus;
+struct EndpointBinding;
 
 /* Who is on the other end, from SO_PEERCRED/SO_PEERGROUPS at accept(). */
 struct PeerCredentials {
@@ -52,10 +54,25 @@ public:
     void start();
 
     /*
-     * Queues a message for this connection. Returns false, queueing
-     * nothing, if it would exceed the connection's outgoing limits.
+     * Queues a message for this connection, charged to `charge_to` (see
+     * receive_quota.hpp). Returns why it was refused, queueing nothing, if
+     * it would exceed the connection's queue limits (max_outgoing_bytes,
+     * max_outgoing_unix_fds) or the sender's share of them.
      */
-    bool enqueue(const MessagePtr& message, std::vector<uint8_t> own_header = {});
+    QuotaRefusal enqueue(const MessagePtr& message, QuotaSender charge_to = QuotaSender::owner(),
+                         std::vector<uint8_t> own_header = {});
+    /* This connection as a sender: its uid's account. */
+    QuotaSender quota_sender();
+    /*
+     * A message for this connection was refused under `refusal`: logs the
+     * first refusal of an episode (with the sender's unique name, uid, pid
+     * and comm; `sender` nullptr: the bus's own message) and returns the
+     * LimitsExceeded text for the sender.
+     */
+    std::string note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal);
+    /* A message was dropped for this connection without an error to its
+     * sender: told with org.kdbusd.Bus1.MessagesLost once it has room. */
+    void count_lost_message() { ++lost_messages_; }
     /* Asks the kernel to stamp every read with the writer's credentials. */
     void enable_credential_stamps();
     /* Writes what is queued; called by the bus once per loop iteration. */
@@ -75,6 +92,7 @@ public:
     UniqueFd peer_pidfd();
     size_t queued_bytes() const { return queued_bytes_; }
     size_t queued_messages() const { return out_.size(); }
+    size_t lost_messages() const { return lost_messages_; }
 
     /* Set by the bus at Hello. */
     uint64_t id = 0;
@@ -84,6 +102,9 @@ public:
     /* The configuration's rules that apply to this peer; unset when the
      * bus has no policy (everything allowed). */
     std::optional<policy::ConnectionPolicy> policy;
+    /* Set for connections that came through a custom endpoint: its policy
+     * applies to them first, for everyone (kdbus: no owner bypass). */
+    std::shared_ptr<const EndpointBinding> endpoint;
     /* kdbus attach flags (org.kdbusd.Bus1.UpdateAttachFlags): what this
      * connection lets receivers see of it, and what it wants to receive.
      * The receiver's namespaces are captured when it first opts in. */
@@ -112,6 +133,7 @@ private:
         /* This receiver's own header (with metadata), else the shared one. */
         std::vector<uint8_t> own_header;
         bool fds_sent = false;
+        QuotaSender charged_to;
 
         std::span<const uint8_t> header() const {
             return own_header.empty() ? message->header_bytes() : std::span<const uint8_t>(own_header);
@@ -121,13 +143,22 @@ private:
 
     void arm_read();
     void on_readable();
+    /* Dispatches the complete messages in buffer[0, total) and keeps the
+     * rest in partial_; false when the connection was closed. */
+    bool dispatch(std::vector<uint8_t>& buffer, size_t total);
     /* Consumes complete units from `data`; returns the bytes consumed, or
-     * nothing when the connection was closed. */
+     * nothing when the connection was closed. Stops early, leaving
+     * complete messages behind, when the read budget is spent. */
     std::optional<size_t> consume(std::span<const uint8_t> data);
+    bool read_budget_spent() const;
     bool take_message(std::vector<uint8_t> bytes);
     /* Charges a message to this connection's incoming account. */
     void charge(BusMessage& m);
     void arm_write();
+    /* Removes the written front of the queue and gives back its charge. */
+    void pop_written();
+    /* Queues MessagesLost(count) if the bus's share of the queue has room. */
+    void report_lost_messages();
     void start_auth_timer();
     /* Arms or cancels the pending_fd_timeout after a read. */
     void watch_pending_fds();
@@ -151,6 +182,13 @@ private:
     size_t large_filled_ = 0;
     std::deque<UniqueFd> in_fds_;
     std::shared_ptr<IncomingCharge> incoming_;
+    /* Per readable event (fairness): what has been dispatched so far. A
+     * connection that used its budget yields to the event loop with
+     * complete messages left in partial_ (`yielded_`), and is resumed by
+     * a posted handler rather than by the socket's readiness. */
+    size_t read_messages_ = 0;
+    size_t read_bytes_ = 0;
+    bool yielded_ = false;
     pid_t stamp_pid_ = 0;
     uid_t stamp_uid_ = static_cast<uid_t>(-1);
     gid_t stamp_gid_ = static_cast<gid_t>(-1);
@@ -160,6 +198,9 @@ private:
     size_t out_offset_ = 0;  // bytes of out_.front() already written
     size_t queued_bytes_ = 0;
     size_t queued_fds_ = 0;
+    ReceiveQuota quota_;
+    UserAccount* account_ = nullptr;  // this connection as a sender
+    size_t lost_messages_ = 0;        // not yet reported with MessagesLost
     bool write_armed_ = false;
     bool read_armed_ = false;
 };

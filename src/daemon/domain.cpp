@@ -20,7 +20,9 @@
 
 #include "daemon/bus_config.hpp"
 #include "daemon/connection.hpp"
+#include "daemon/control_options.hpp"
 #include "daemon/domain_names.hpp"
+#include "daemon/domain_privilege.hpp"
 #include "daemon/errors.hpp"
 #include "daemon/listen_address.hpp"
 #include "policy/config.hpp"
@@ -46,51 +48,6 @@ constexpr const char* open_policy = R"(<busconfig>
     <allow own="*"/>
   </policy>
 </busconfig>)";
-
-using OptionValue = std::variant<bool, uint32_t, std::string, std::vector<std::string>>;
-using OptionMap = std::map<std::string, OptionValue, std::less<>>;
-
-/* Reads an a{sv} of b, u, s and as values; other types are skipped. */
-bool read_options(wire::Reader& r, OptionMap& out) {
-    size_t end = 0;
-    if (!r.begin_array(8, end)) return false;
-    while (r.offset() < end) {
-        std::string_view key, sig;
-        if (!r.begin_struct() || !r.read_string(key) || !r.read_signature(sig)) return false;
-        if (sig == "b") {
-            bool v;
-            if (!r.read_bool(v)) return false;
-            out[std::string(key)] = v;
-        } else if (sig == "u") {
-            uint32_t v;
-            if (!r.read_u32(v)) return false;
-            out[std::string(key)] = v;
-        } else if (sig == "s") {
-            std::string_view v;
-            if (!r.read_string(v)) return false;
-            out[std::string(key)] = std::string(v);
-        } else if (sig == "as") {
-            size_t aend = 0;
-            std::vector<std::string> v;
-            if (!r.begin_array(4, aend)) return false;
-            while (r.offset() < aend) {
-                std::string_view s;
-                if (!r.read_string(s)) return false;
-                v.emplace_back(s);
-            }
-            out[std::string(key)] = std::move(v);
-        } else if (!r.skip_value(sig)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-template <typename T>
-const T* option(const OptionMap& m, std::string_view key) {
-    auto it = m.find(key);
-    return it == m.end() ? nullptr : std::get_if<T>(&it->second);
-}
 
 mode_t socket_mode(const std::string& access) {
     if (access == "world") return 0666;
@@ -189,8 +146,11 @@ std::string Domain::reload() {
 }
 
 bool Domain::privileged(const Connection& c) const {
-    uid_t uid = c.credentials().uid;
-    return uid == 0 || uid == ::geteuid();
+    // KDBUS.md "Privilege": CAP_IPC_OWNER in the domain's user namespace,
+    // decided once per connection from the process that connected. The
+    // domain's namespace is this process's, so one decider serves it.
+    static DomainPrivilege privilege;
+    return privilege.of(c);
 }
 
 std::string Domain::create_bus(const std::string& name, uid_t owner, const std::string& access,
@@ -245,6 +205,8 @@ void Domain::remove_bus(const std::string& name) {
     BusEntry e = std::move(it->second);
     buses_.erase(it);
     e.bus->shutdown();
+    // Removing a bus removes its endpoints (kdbus: they live in its dir).
+    for (const auto& [ep_name, ep] : e.endpoints) ::unlink(ep->socket_path.c_str());
     ::unlink(e.socket_path.c_str());
     ::rmdir(e.dir.c_str());
     // Handlers of the bus's closed connections may still be queued on the
@@ -279,10 +241,10 @@ void Domain::install_control_methods() {
     add("Reload", "", &Domain::control_reload);
     add("ListDomains", "", &Domain::control_list_domains);
     add("CreateDomain", "us", &Domain::control_create_domain);
-    add("CreateEndpoint", "ssa{sv}", &Domain::control_not_yet);
-    add("UpdateEndpointPolicy", "ssa{sv}", &Domain::control_not_yet);
-    add("RemoveEndpoint", "ss", &Domain::control_not_yet);
-    add("ListEndpoints", "s", &Domain::control_not_yet);
+    add("CreateEndpoint", "ssa{sv}", &Domain::control_create_endpoint);
+    add("UpdateEndpointPolicy", "ssa{sv}", &Domain::control_update_endpoint_policy);
+    add("RemoveEndpoint", "ss", &Domain::control_remove_endpoint);
+    add("ListEndpoints", "s", &Domain::control_list_endpoints);
 }
 
 void Domain::control_create_bus(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
@@ -361,12 +323,15 @@ void Domain::control_get_stats(Connection&, const wire::Header&, wire::Reader& a
         return;
     }
     uint64_t connections = 0, names = 0, matches = 0, routed = 0, dropped = 0, broadcasts = 0;
+    uint64_t quota_refusals = 0, quota_drops = 0;
     for (const BusEntry* e : selected) {
         connections += e->bus->connections().size();
         names += e->bus->names().names().size();
         matches += e->bus->matches().total();
         routed += e->bus->stats().messages_routed;
         dropped += e->bus->stats().deliveries_dropped;
+        quota_refusals += e->bus->stats().quota_refusals;
+        quota_drops += e->bus->stats().quota_drops;
         broadcasts += e->bus->stats().broadcasts;
     }
     auto& w = r.body("a{sv}");
@@ -384,6 +349,8 @@ void Domain::control_get_stats(Connection&, const wire::Header&, wire::Reader& a
     put("MessagesRouted", routed);
     put("Broadcasts", broadcasts);
     put("DeliveriesDropped", dropped);
+    put("QuotaRefusals", quota_refusals);
+    put("QuotaDrops", quota_drops);
     w.end_array(t);
 }
 
@@ -483,8 +450,5 @@ void Domain::control_create_domain(Connection& c, const wire::Header&, wire::Rea
     r.body("s").put_string(dir_s);
 }
 
-void Domain::control_not_yet(Connection&, const wire::Header& h, wire::Reader&, Reply& r) {
-    r.fail(error::not_supported, std::string(h.member) + ": custom endpoints are not implemented yet");
-}
 
 }  // namespace kdbus::daemon

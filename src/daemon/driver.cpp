@@ -8,6 +8,7 @@
 
 #include "daemon/bus.hpp"
 #include "daemon/connection.hpp"
+#include "daemon/endpoint.hpp"
 #include "daemon/errors.hpp"
 #include "daemon/match_rule.hpp"
 #include "kdbus/attach_flags.hpp"
@@ -90,6 +91,7 @@ const char* introspection_xml() {
     <method name="GetAttachFlags"><arg direction="out" type="t" name="send_mask"/><arg direction="out" type="t" name="recv_mask"/></method>
     <method name="GetConnectionMetadata"><arg direction="in" type="s" name="name"/><arg direction="in" type="t" name="mask"/><arg direction="out" type="a{sv}"/></method>
     <method name="SetConnectionDescription"><arg direction="in" type="s"/></method>
+    <method name="SetFdPolicy"><arg direction="in" type="s" name="policy"/></method>
     <signal name="MessagesLost"><arg type="u" name="count"/></signal>
   </interface>
 </node>
@@ -171,6 +173,7 @@ const Driver::Method Driver::methods_[] = {
     {iface_bus1, "GetAttachFlags", "", &Driver::get_attach_flags, false},
     {iface_bus1, "GetConnectionMetadata", "st", &Driver::get_connection_metadata, false},
     {iface_bus1, "SetConnectionDescription", "s", &Driver::set_connection_description, false},
+    {iface_bus1, "SetFdPolicy", "s", &Driver::set_fd_policy, false},
 };
 
 /* build_forward_header drops header fields the specification does not
@@ -277,8 +280,8 @@ void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
     if (r.after) r.after();
 }
 
-Connection* Driver::lookup(std::string_view name, const char* what, Reply& r) {
-    Connection* c = bus_.resolve(name);
+Connection* Driver::lookup(const Connection& caller, std::string_view name, const char* what, Reply& r) {
+    Connection* c = visible(caller, name) ? bus_.resolve(name) : nullptr;
     if (!c) {
         if (!wire::is_valid_bus_name(name))
             r.fail(error::invalid_args, "Could not get " + std::string(what) + " of name '" + std::string(name) +
@@ -290,7 +293,13 @@ Connection* Driver::lookup(std::string_view name, const char* what, Reply& r) {
     return c;
 }
 
+bool Driver::visible(const Connection& caller, std::string_view name) {
+    return !caller.endpoint || endpoint_filter::sees(bus_, caller, name);
+}
+
 bool Driver::privileged(const Connection& c) const {
+    // kdbus: there is no privilege on a custom endpoint.
+    if (c.endpoint) return false;
     uid_t uid = c.credentials().uid;
     return uid == 0 || uid == ::geteuid();
 }
@@ -373,17 +382,23 @@ void Driver::release_name(Connection& c, const wire::Header&, wire::Reader& args
                "Cannot release the D-Bus service because it is owned by the bus");
         return;
     }
+    if (!visible(c, name)) {
+        r.body("u").put_u32(static_cast<uint32_t>(ReleaseNameResult::non_existent));
+        return;
+    }
     auto changes = std::make_shared<std::vector<NameChange>>();
     auto result = bus_.names().release(name, c.id, *changes);
     r.body("u").put_u32(static_cast<uint32_t>(result));
     if (!changes->empty()) r.before = [this, changes] { bus_.announce(*changes); };
 }
 
-void Driver::list_queued_owners(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::list_queued_owners(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     std::vector<std::string> out;
-    if (name == driver_name) {
+    if (!visible(caller, name)) {
+        // A hidden name has no owners, as one nobody owns.
+    } else if (name == driver_name) {
         out.emplace_back(driver_name);
     } else if (!name.empty() && name[0] == ':') {
         if (Connection* c = bus_.resolve(name)) out.push_back(c->unique_name);
@@ -401,45 +416,54 @@ void Driver::list_queued_owners(Connection&, const wire::Header&, wire::Reader& 
     put_string_array(r.body("as"), out);
 }
 
-void Driver::list_names(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+void Driver::list_names(Connection& caller, const wire::Header&, wire::Reader&, Reply& r) {
     std::vector<std::string> out;
     out.emplace_back(driver_name);
-    for (auto& n : bus_.names().names()) out.push_back(std::move(n));
+    for (auto& n : bus_.names().names())
+        if (visible(caller, n)) out.push_back(std::move(n));
+    // Unique names are listed whatever the endpoint (kdbus: LIST_UNIQUE
+    // lists every id; ID_ADD/REMOVE reach everyone).
     for (const auto& [id, c] : bus_.connections())
         if (c->active() && !c->monitor) out.push_back(c->unique_name);
     put_string_array(r.body("as"), out);
 }
 
-void Driver::list_activatable_names(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+void Driver::list_activatable_names(Connection& caller, const wire::Header&, wire::Reader&, Reply& r) {
     std::vector<std::string> out{std::string(driver_name)};
-    for (auto& n : bus_.activation().activatable_names()) out.push_back(std::move(n));
+    for (auto& n : bus_.activation().activatable_names())
+        if (visible(caller, n)) out.push_back(std::move(n));
     put_string_array(r.body("as"), out);
 }
 
-void Driver::name_has_owner(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::name_has_owner(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     if (!wire::is_valid_bus_name(name)) {
         r.fail(error::invalid_args, "Could not check whether name '" + std::string(name) + "' has an owner: not a valid bus name");
         return;
     }
-    bool has = name == driver_name || bus_.resolve(name) != nullptr;
+    bool has = name == driver_name || (visible(caller, name) && bus_.resolve(name) != nullptr);
     r.body("b").put_bool(has);
 }
 
-void Driver::get_name_owner(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_name_owner(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     if (name == driver_name) {
         r.body("s").put_string(driver_name);
         return;
     }
-    if (Connection* c = lookup(name, "owner", r)) r.body("s").put_string(c->unique_name);
+    if (Connection* c = lookup(caller, name, "owner", r)) r.body("s").put_string(c->unique_name);
 }
 
 void Driver::start_service_by_name(Connection& c, const wire::Header& h, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
+    if (!visible(c, name)) {
+        // Never started, never admitted to: as a name no file provides.
+        r.fail(error::service_unknown, Activation::not_provided_text(name));
+        return;
+    }
     if (name == driver_name || bus_.resolve(name)) {
         r.body("u").put_u32(2);  // DBUS_START_REPLY_ALREADY_RUNNING
         return;
@@ -470,24 +494,24 @@ void Driver::update_activation_environment(Connection& c, const wire::Header&, w
     bus_.activation().update_environment(vars);
 }
 
-void Driver::get_connection_unix_user(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_connection_unix_user(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     if (name == driver_name) {
         r.body("u").put_u32(::geteuid());
         return;
     }
-    if (Connection* c = lookup(name, "UID", r)) r.body("u").put_u32(c->credentials().uid);
+    if (Connection* c = lookup(caller, name, "UID", r)) r.body("u").put_u32(c->credentials().uid);
 }
 
-void Driver::get_connection_unix_process_id(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_connection_unix_process_id(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
     if (name == driver_name) {
         r.body("u").put_u32(static_cast<uint32_t>(::getpid()));
         return;
     }
-    if (Connection* c = lookup(name, "PID", r)) {
+    if (Connection* c = lookup(caller, name, "PID", r)) {
         if (c->credentials().pid <= 0) {
             r.fail(error::failed, "Could not get PID of name '" + std::string(name) + "': PID unknown");
             return;
@@ -502,15 +526,17 @@ void Driver::get_connection_credentials(Connection& caller, const wire::Header&,
     PeerCredentials self;
     const PeerCredentials* creds = nullptr;
     UniqueFd pidfd;
+    const std::string* endpoint_name = nullptr;
     if (name == driver_name) {
         self.uid = ::geteuid();
         self.pid = ::getpid();
         creds = &self;
-    } else if (Connection* c = lookup(name, "credentials", r)) {
+    } else if (Connection* c = lookup(caller, name, "credentials", r)) {
         creds = &c->credentials();
         // ProcessFD: a pidfd of the peer as it connected (SO_PEERPIDFD),
         // for callers that can receive fds (dbus-daemon 1.15 does the same).
         if (caller.unix_fds_negotiated()) pidfd = c->peer_pidfd();
+        if (c->endpoint) endpoint_name = &c->endpoint->endpoint->name;
     } else {
         return;
     }
@@ -535,6 +561,12 @@ void Driver::get_connection_credentials(Connection& caller, const wire::Header&,
         w.put_byte(0);  // dbus-daemon includes the terminating NUL
         w.end_array(a);
     }
+    if (endpoint_name) {
+        w.begin_struct();
+        w.put_string("org.kdbusd.Endpoint");
+        w.begin_variant("s");
+        w.put_string(*endpoint_name);
+    }
     if (pidfd) {
         w.begin_struct();
         w.put_string("ProcessFD");
@@ -545,18 +577,18 @@ void Driver::get_connection_credentials(Connection& caller, const wire::Header&,
     w.end_array(t);
 }
 
-void Driver::get_adt_audit_session_data(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_adt_audit_session_data(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
-    if (name != driver_name && !lookup(name, "audit session data", r)) return;
+    if (name != driver_name && !lookup(caller, name, "audit session data", r)) return;
     r.fail(error::adt_audit_data_unknown,
            "Could not determine audit session data for '" + std::string(name) + "'");
 }
 
-void Driver::get_selinux_context(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_selinux_context(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
-    if (name != driver_name && !lookup(name, "security context", r)) return;
+    if (name != driver_name && !lookup(caller, name, "security context", r)) return;
     r.fail(error::selinux_context_unknown,
            "Could not determine security context for '" + std::string(name) + "'");
 }
@@ -606,6 +638,12 @@ void Driver::reload_config(Connection&, const wire::Header&, wire::Reader&, Repl
 }
 
 void Driver::become_monitor(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    if (c.endpoint) {
+        // kdbus: no monitors on custom endpoints (EOPNOTSUPP).
+        r.fail(error::not_supported, "Monitors cannot attach through the custom endpoint " +
+                                         c.endpoint->endpoint->name);
+        return;
+    }
     if (!privileged(c)) {
         r.fail(error::access_denied, "Connection " + c.unique_name + " (uid=" +
                                          std::to_string(c.credentials().uid) + ") is not privileged");
@@ -722,13 +760,16 @@ void Driver::get_stats(Connection&, const wire::Header&, wire::Reader&, Reply& r
     put_dict_u32(w, "BusNames", static_cast<uint32_t>(bus_.names().names().size()));
     put_dict_u32(w, "MessagesRouted", static_cast<uint32_t>(bus_.stats().messages_routed));
     put_dict_u32(w, "DeliveriesDropped", static_cast<uint32_t>(bus_.stats().deliveries_dropped));
+    // kdbusd: per-receiver accounting (receive_quota.hpp); `kdbusctl stats` shows them.
+    put_dict_u32(w, "QuotaRefusals", static_cast<uint32_t>(bus_.stats().quota_refusals));
+    put_dict_u32(w, "QuotaDrops", static_cast<uint32_t>(bus_.stats().quota_drops));
     w.end_array(t);
 }
 
-void Driver::get_connection_stats(Connection&, const wire::Header&, wire::Reader& args, Reply& r) {
+void Driver::get_connection_stats(Connection& caller, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view name;
     args.read_string(name);
-    Connection* c = lookup(name, "statistics", r);
+    Connection* c = lookup(caller, name, "statistics", r);
     if (!c) return;
     auto& w = r.body("a{sv}");
     auto t = w.begin_array(8);
@@ -744,7 +785,12 @@ void Driver::get_connection_stats(Connection&, const wire::Header&, wire::Reader
     w.end_array(t);
 }
 
-void Driver::get_all_match_rules(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
+void Driver::get_all_match_rules(Connection& caller, const wire::Header&, wire::Reader&, Reply& r) {
+    if (caller.endpoint) {
+        // Every connection's rules name what they listen to.
+        r.fail(error::access_denied, "GetAllMatchRules is not available through a custom endpoint");
+        return;
+    }
     auto& w = r.body("a{sas}");
     auto t = w.begin_array(8);
     for (const auto& [id, c] : bus_.connections()) {
@@ -796,7 +842,7 @@ void Driver::get_connection_metadata(Connection& caller, const wire::Header&, wi
         r.fail(error::invalid_args, "Unknown attach flags");
         return;
     }
-    Connection* target = lookup(name, "metadata", r);
+    Connection* target = lookup(caller, name, "metadata", r);
     if (!target) return;
     // kdbus CONN_INFO: requested ∩ what the target's send mask allows (the
     // implicit items always), translated into the caller's namespaces.
@@ -815,6 +861,7 @@ void Driver::get_connection_metadata(Connection& caller, const wire::Header&, wi
     if (target->hello_identity && (md.present & attach::pids)) md.ppid = target->hello_identity->ppid;
     if (allowed & attach::names) {
         md.names = bus_.names().names_owned_by(target->id);
+        std::erase_if(md.names, [&](const std::string& n) { return !visible(caller, n); });
         md.present |= attach::names;
     }
     if ((allowed & attach::conn_description) && !target->description.empty()) {
@@ -839,6 +886,18 @@ void Driver::set_connection_description(Connection& c, const wire::Header&, wire
     std::string_view text;
     args.read_string(text);
     c.description = std::string(text);
+}
+
+void Driver::set_fd_policy(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
+    std::string_view text;
+    args.read_string(text);
+    auto policy = parse_fd_policy(text);
+    if (!policy) {
+        r.fail(error::invalid_args,
+               "Unknown fd policy \"" + std::string(text) + "\" (known: \"any\", \"sealed-memfd-only\")");
+        return;
+    }
+    bus_.fd_admission().set_policy(c.id, *policy);
 }
 
 }  // namespace kdbus::daemon

@@ -1,0 +1,135 @@
+#include "daemon/receive_quota.hpp"
+
+#include <algorithm>
+
+namespace kdbus::daemon {
+
+namespace {
+
+/* Above every uid: the bus's own notifications. */
+constexpr uint64_t kernel_key = uint64_t(1) << 32;
+
+}  // namespace
+
+const char* describe(QuotaRefusal refusal) {
+    switch (refusal) {
+        case QuotaRefusal::none:
+            return "nothing";
+        case QuotaRefusal::queue_full:
+            return "the receiver's incoming queue is full";
+        case QuotaRefusal::queue_fds:
+            return "the receiver's incoming queue holds the maximum number of file descriptors";
+        case QuotaRefusal::user_share:
+            return "the sender's user holds its share of the receiver's queue";
+        case QuotaRefusal::user_messages:
+            return "the sender's user has the maximum number of messages queued for it";
+        case QuotaRefusal::user_fds:
+            return "the sender's user has the maximum number of file descriptors queued for it";
+        case QuotaRefusal::user_total:
+            return "the sender's user has the maximum number of bytes queued on the bus";
+    }
+    return "?";
+}
+
+uint64_t ReceiveQuota::key_of(const QuotaSender& sender) {
+    return sender.kind == QuotaSender::Kind::user ? uint64_t(sender.account->uid) : kernel_key;
+}
+
+const ReceiveQuota::Share* ReceiveQuota::find(uint64_t key) const {
+    for (const auto& s : shares_)
+        if (s.key == key) return &s;
+    return nullptr;
+}
+
+ReceiveQuota::Share& ReceiveQuota::get(uint64_t key) {
+    for (auto& s : shares_)
+        if (s.key == key) return s;
+    shares_.push_back(Share{key});
+    return shares_.back();
+}
+
+void ReceiveQuota::forget_if_empty(uint64_t key) {
+    auto it = std::find_if(shares_.begin(), shares_.end(), [key](const Share& s) { return s.key == key; });
+    if (it == shares_.end() || it->messages != 0) return;
+    *it = shares_.back();
+    shares_.pop_back();
+}
+
+QuotaRefusal ReceiveQuota::admit(const QuotaSender& sender, size_t bytes, size_t fds,
+                                 const QuotaLimits& limits) const {
+    if (sender.kind == QuotaSender::Kind::owner) return QuotaRefusal::none;
+    const Share* own = find(key_of(sender));
+    size_t own_bytes = own ? own->bytes : 0;
+    size_t own_messages = own ? own->messages : 0;
+    size_t own_fds = own ? own->fds : 0;
+
+    size_t shared_half = limits.queue_bytes / 2;
+    if (accounted_ > shared_half) return QuotaRefusal::queue_full;
+    if (own_messages > 0) {
+        size_t share = (shared_half - accounted_ + own_bytes) / 3;
+        if (share < own_bytes || share - own_bytes < bytes) return QuotaRefusal::user_share;
+    }
+    if (own_messages >= limits.messages_per_user) return QuotaRefusal::user_messages;
+    if (own_fds + fds > limits.fds_per_user) return QuotaRefusal::user_fds;
+    if (sender.kind == QuotaSender::Kind::user) {
+        const UserAccount& a = *sender.account;
+        if (a.bytes > 0 && a.bytes + bytes > limits.bytes_per_user) return QuotaRefusal::user_total;
+    }
+    return QuotaRefusal::none;
+}
+
+void ReceiveQuota::charge(const QuotaSender& sender, size_t bytes, size_t fds) {
+    if (sender.kind == QuotaSender::Kind::owner) return;
+    Share& s = get(key_of(sender));
+    s.bytes += bytes;
+    s.messages += 1;
+    s.fds += fds;
+    accounted_ += bytes;
+    if (sender.kind == QuotaSender::Kind::user) {
+        sender.account->bytes += bytes;
+        sender.account->fds += fds;
+    }
+}
+
+void ReceiveQuota::release(const QuotaSender& sender, size_t bytes, size_t fds) {
+    if (sender.kind == QuotaSender::Kind::owner) return;
+    uint64_t key = key_of(sender);
+    Share& s = get(key);
+    s.bytes -= bytes;
+    s.messages -= 1;
+    s.fds -= fds;
+    accounted_ -= bytes;
+    if (sender.kind == QuotaSender::Kind::user) {
+        sender.account->bytes -= bytes;
+        sender.account->fds -= fds;
+    }
+    forget_if_empty(key);
+}
+
+bool ReceiveQuota::begin_episode(const QuotaSender& sender) {
+    if (sender.kind == QuotaSender::Kind::owner) return false;
+    Share& s = get(key_of(sender));
+    if (s.refusing) return false;
+    s.refusing = true;
+    return true;
+}
+
+void ReceiveQuota::end_episodes() {
+    shares_.erase(std::remove_if(shares_.begin(), shares_.end(), [](const Share& s) { return s.messages == 0; }),
+                  shares_.end());
+    for (auto& s : shares_) s.refusing = false;
+}
+
+size_t ReceiveQuota::bytes_of(const QuotaSender& sender) const {
+    if (sender.kind == QuotaSender::Kind::owner) return 0;
+    const Share* s = find(key_of(sender));
+    return s ? s->bytes : 0;
+}
+
+size_t ReceiveQuota::messages_of(const QuotaSender& sender) const {
+    if (sender.kind == QuotaSender::Kind::owner) return 0;
+    const Share* s = find(key_of(sender));
+    return s ? s->messages : 0;
+}
+
+}  // namespace kdbus::daemon
