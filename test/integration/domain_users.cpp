@@ -1,5 +1,7 @@
 #include "domain_users.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <grp.h>
@@ -24,10 +26,11 @@ std::optional<TestUser> lookup(const char* name) {
 }
 
 void write_file(const std::string& path, const std::string& text) {
+  errno = 0;
   std::ofstream f(path);
   f << text;
   f.close();
-  if (!f) throw std::runtime_error("cannot write " + path);
+  if (!f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -54,9 +57,10 @@ std::vector<std::string> as_user(const TestUser& user, std::vector<std::string> 
 void become(uid_t uid, gid_t gid) {
   if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
     throw std::runtime_error("cannot become uid " + std::to_string(uid));
-  // A uid change clears the dumpable flag, which makes /proc/self root's:
-  // enter_own_user_namespace must still write its maps there.
-  prctl(PR_SET_DUMPABLE, 1);
+  // A uid change clears the dumpable flag, which makes /proc/self root's
+  // (proc(5)): enter_own_user_namespace could not write its maps there.
+  if (prctl(PR_SET_DUMPABLE, 1) != 0 || prctl(PR_GET_DUMPABLE) != 1)
+    throw std::runtime_error("cannot make the process dumpable again");
 }
 
 void enter_own_user_namespace() {

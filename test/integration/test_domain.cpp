@@ -559,20 +559,16 @@ TEST_F(DomainOfAnUnprivilegedUser, HostRootIsNotUidZeroInIt) {
 // namespace. Host root holds every capability in the namespaces below its
 // own (user_namespaces(7)), so kdbus would let it remove any bus of a
 // domain that lives in a child user namespace.
-// DISABLED: kdbusd decides privilege from the SO_PEERCRED uid only (uid 0
-// or its own); capability-based privilege is open on issue 4.
-TEST_F(DomainOfAnUnprivilegedUser, DISABLED_HostRootIsPrivilegedInIt) {
+TEST_F(DomainOfAnUnprivilegedUser, HostRootIsPrivilegedInIt) {
   ControlClient control(domain_->control_address());
   auto removed = control.remove_bus("0-system");
   EXPECT_TRUE(removed.ok()) << removed.describe();
 }
 
 // KDBUS.md "Privilege" rule 2: root inside a child user namespace is not
-// uid 0 in its parent's domain — it is the uid that made the namespace.
-// DISABLED: in the lead's runs writing /proc/self/setgroups fails in the
-// forked child (test environment, under investigation); the daemon side
-// passed in the author's runs.
-TEST_F(DomainMode, DISABLED_RootOfAChildUserNamespaceIsNotPrivileged) {
+// uid 0 in its parent's domain — it is the uid that made the namespace —
+// and its full capability set counts in its own namespace only.
+TEST_F(DomainMode, RootOfAChildUserNamespaceIsNotPrivileged) {
   const TestUser& user = unprivileged_user();
   EXPECT_EQ(as_user(
                 [&](ControlClient& c) {
@@ -582,6 +578,45 @@ TEST_F(DomainMode, DISABLED_RootOfAChildUserNamespaceIsNotPrivileged) {
                 /*userns=*/true),
             std::string(kErrorInvalidArgs) + " " + kErrorAccessDenied + " ok");
   EXPECT_TRUE(control().find_bus("0-system"));
+
+  // Even where that uid is 0: host root's own `unshare -Ur` maps 0 to 0,
+  // so the daemon sees uid 0 — the owner of 0-system, as in kdbus, where
+  // both are kuid 0 — with every capability, but in the child namespace,
+  // which is below the domain's: another user's bus is not its to remove.
+  const std::string users_bus = std::to_string(user.uid) + "-mine";
+  ASSERT_EQ(as_user([&](ControlClient& c) { return outcome(c.create_bus(users_bus, options(true))); }), "ok");
+  auto child_root = run_command({"unshare", "-Ur", "busctl", "--address=" + domain().control_address(), "call",
+                                 kDriverName, kControlPath, kControlInterface, "RemoveBus", "s", users_bus},
+                                milliseconds(10000));
+  EXPECT_FALSE(child_root.ok());
+  EXPECT_THAT(child_root.err, HasSubstr("Access denied")) << child_root.describe();
+  EXPECT_TRUE(control().find_bus(users_bus));
+}
+
+// KDBUS.md "Privilege": what counts is CAP_IPC_OWNER in the domain's user
+// namespace, not uid 0. Root without it (dropped from the bounding set
+// before exec) may not remove another user's bus; an unprivileged user
+// holding it (ambient) may remove root's.
+TEST_F(DomainMode, PrivilegeIsCapIpcOwnerNotUidZero) {
+  const TestUser& user = unprivileged_user();
+  const std::string users_bus = std::to_string(user.uid) + "-mine";
+  ASSERT_EQ(as_user([&](ControlClient& c) { return outcome(c.create_bus(users_bus, options(true))); }), "ok");
+  auto remove_bus = [&](std::vector<std::string> argv, const std::string& bus) {
+    argv.insert(argv.end(), {"busctl", "--address=" + domain().control_address(), "call", kDriverName, kControlPath,
+                             kControlInterface, "RemoveBus", "s", bus});
+    return run_command(argv, milliseconds(10000));
+  };
+
+  auto root_without = remove_bus({"setpriv", "--bounding-set=-ipc_owner"}, users_bus);
+  EXPECT_FALSE(root_without.ok());
+  EXPECT_THAT(root_without.err, HasSubstr("Access denied")) << root_without.describe();
+  EXPECT_TRUE(control().find_bus(users_bus));
+
+  // as_user's setpriv, told to keep CAP_IPC_OWNER through the uid change.
+  auto user_with =
+      remove_bus(itest::as_user(user, {"--inh-caps=+ipc_owner", "--ambient-caps=+ipc_owner"}), "0-system");
+  EXPECT_TRUE(user_with.ok()) << user_with.describe();
+  EXPECT_FALSE(control().find_bus("0-system"));
 }
 
 /* Stopping */
