@@ -15,6 +15,9 @@
 #                    under the repository). Started as
 #                      PATH --session --nofork --address=unix:path=SOCK
 #                    Its column is left out when the binary does not exist.
+#   --against PATH   a second kdbusd build, run as one more bus named
+#                    kdbusd-against (before/after comparisons of a change in
+#                    the same interleaved run; off by default)
 #   --bench PATH     kdbus-bench binary (or env KDBUS_BENCH; default: the newest
 #                    build/bench/kdbus-bench or build-*/bench/kdbus-bench)
 #   --placements L   1cpu (daemon and clients pinned to CPU $PIN_CPU, default 0)
@@ -34,6 +37,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 reps=5
 kdbusd=${KDBUSD:-$repo/build/src/daemon/kdbusd}
+against=""
 bench=${KDBUS_BENCH:-}
 placements=""
 buses_wanted=dbus-broker,dbus-daemon,kdbusd,p2p
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --keep) keep=1 ;;
     --reps) needs_value "$@"; reps=$val ;;
     --kdbusd) needs_value "$@"; kdbusd=$val ;;
+    --against) needs_value "$@"; against=$val ;;
     --bench) needs_value "$@"; bench=$val ;;
     --placements) needs_value "$@"; placements=$val ;;
     --buses) needs_value "$@"; buses_wanted=$val ;;
@@ -158,8 +163,10 @@ start_bus() {
     dbus-daemon)
         dbus-daemon --session --nofork --nopidfile --nosyslog --address="unix:path=$sock" >"$tmp/$name.log" 2>&1 &
         pid=$! ;;
-    kdbusd)
-        "$kdbusd" --session --nofork --address="unix:path=$sock" >"$tmp/$name.log" 2>&1 &
+    kdbusd | kdbusd-against)
+        local binary=$kdbusd
+        [ "$kind" = kdbusd-against ] && binary=$against
+        "$binary" --session --nofork --address="unix:path=$sock" >"$tmp/$name.log" 2>&1 &
         pid=$! ;;
     dbus-broker)
         # systemd-socket-activate binds SOCK, passes it as fd 3 and execs the
@@ -219,7 +226,9 @@ trap 'exit 130' INT TERM
 
 # The buses taking part.
 buses=()
-for b in dbus-broker dbus-daemon kdbusd; do
+candidates=(dbus-broker dbus-daemon kdbusd)
+[ -n "$against" ] && candidates+=(kdbusd-against) && buses_wanted+=,kdbusd-against
+for b in "${candidates[@]}"; do
     wanted "$buses_wanted" $b || continue
     case $b in
     dbus-broker)
@@ -228,6 +237,7 @@ for b in dbus-broker dbus-daemon kdbusd; do
         fi ;;
     dbus-daemon) command -v dbus-daemon >/dev/null || { note[$b]="left out: dbus-daemon missing"; continue; } ;;
     kdbusd) [ -x "$kdbusd" ] || { note[$b]="left out: no binary at $kdbusd"; continue; } ;;
+    kdbusd-against) [ -x "$against" ] || { note[$b]="left out: no binary at $against"; continue; } ;;
     esac
     buses+=("$b")
 done
@@ -314,7 +324,7 @@ if [ ${#cases[@]} -gt 0 ] && [ ${#buses[@]} -gt 0 ]; then
                 for ((i = 0; i < n; i++)); do
                     t=${targets[$(((i + rep + c) % n))]}
                     [ "$t" = p2p ] && [ -z "$p2p" ] && continue
-                    [ -n "$only" ] && [ "$t" != "$only" ] && continue
+                    [ -n "$only" ] && [ "${t%-against}" != "$only" ] && continue
                     if [ "$t" != p2p ] && [ -z "${note[$t]:-}" ]; then
                         for p in ${probe_pids[$t]//,/ }; do
                             kill -0 "$p" 2>/dev/null || { note[$t]="died during the run"; log "$t died"; }
@@ -337,7 +347,7 @@ echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, Linux $(uname -r), $(($(date +
 echo "1cpu: daemon and all clients pinned to CPU $pin_cpu (the placement targets are judged on);" \
     "unpinned: left to the scheduler. ↑ higher is better, ↓ lower is better."
 echo "Cell: median ±(max−min)/2 in % of it (ratio to dbus-broker: median of the per-repetition ratios)."
-for b in dbus-broker dbus-daemon kdbusd; do
+for b in dbus-broker dbus-daemon kdbusd kdbusd-against; do
     [ -n "${note[$b]:-}" ] && echo "$b: ${note[$b]}."
 done
 echo
