@@ -84,7 +84,7 @@ std::optional<Activation::Failure> Activation::auto_start(Connection& from, cons
         file = find(name);
         if (!file)
             return Failure{error::service_unknown,
-                           "The name " + std::string(name) + " was not provided by any .service files"};
+                           not_provided_text(name)};
         // Send policy before anything starts: a denied message must not
         // even wake the service (dbus-daemon checks with no receiver).
         if (auto denial = bus_.send_denial(&from, message, nullptr, false))
@@ -94,6 +94,10 @@ std::optional<Activation::Failure> Activation::auto_start(Connection& from, cons
     w.sender = from.id;
     w.message = message;
     return enqueue(name, file, std::move(w));
+}
+
+std::string Activation::not_provided_text(std::string_view name) {
+    return "The name " + std::string(name) + " was not provided by any .service files";
 }
 
 std::optional<Activation::Failure> Activation::start_by_name(Connection& from, const wire::Header& call,
@@ -108,7 +112,7 @@ std::optional<Activation::Failure> Activation::start_by_name(Connection& from, c
         file = find(name);
         if (!file)
             return Failure{error::service_unknown,
-                           "The name " + std::string(name) + " was not provided by any .service files"};
+                           not_provided_text(name)};
     }
     Waiting w;
     w.sender = from.id;

@@ -51,6 +51,9 @@ public:
         std::string name;
         std::string text;
     };
+    /* ServiceUnknown's text for a name no .service file provides (also
+     * what a name hidden by a custom endpoint gets). */
+    static std::string not_provided_text(std::string_view name);
 
     Activation(Bus& bus, boost::asio::io_context& io);
     ~Activation();

@@ -13,6 +13,7 @@
 
 #include "daemon/bus.hpp"
 #include "daemon/driver.hpp"
+#include "daemon/endpoint.hpp"
 
 namespace kdbus::daemon {
 
@@ -60,6 +61,8 @@ private:
         std::string socket_path;
         std::string address;
         std::unique_ptr<Bus> bus;
+        /* Custom endpoints, by name; sockets beside `bus`. */
+        std::map<std::string, std::shared_ptr<Endpoint>> endpoints;
     };
     struct ChildDomain {
         std::string dir;
@@ -73,6 +76,9 @@ private:
                            const std::string& policy_text, bool persist, uint64_t creator, std::string* address);
     void remove_bus(const std::string& name);
     bool privileged(const Connection& c) const;
+    /* The bus `name` if `c` owns it or is privileged; else nullptr and
+     * the error in `r`. */
+    BusEntry* owned_bus(Connection& c, std::string_view name, const char* method, Driver::Reply& r);
     void on_control_disconnect(Connection& c);
 
     using Reply = Driver::Reply;
@@ -83,7 +89,10 @@ private:
     void control_reload(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void control_list_domains(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void control_create_domain(Connection&, const wire::Header&, wire::Reader&, Reply&);
-    void control_not_yet(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_create_endpoint(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_update_endpoint_policy(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_remove_endpoint(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void control_list_endpoints(Connection&, const wire::Header&, wire::Reader&, Reply&);
 
     boost::asio::io_context& io_;
     Options options_;

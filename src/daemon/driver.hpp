@@ -116,10 +116,15 @@ private:
     void get_attach_flags(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void get_connection_metadata(Connection&, const wire::Header&, wire::Reader&, Reply&);
     void set_connection_description(Connection&, const wire::Header&, wire::Reader&, Reply&);
+    void set_fd_policy(Connection&, const wire::Header&, wire::Reader&, Reply&);
 
     /* The connection a name argument refers to, or nullptr after filling
      * NameHasNoOwner with "Could not get <what> of name '<name>': no such name". */
-    Connection* lookup(std::string_view name, const char* what, Reply& r);
+    /* The connection that owns `name` as `caller` may know it, else
+     * nullptr and the error a name nobody owns gets. */
+    Connection* lookup(const Connection& caller, std::string_view name, const char* what, Reply& r);
+    /* Whether `name` exists for `caller` (custom endpoints hide names). */
+    bool visible(const Connection& caller, std::string_view name);
     void send_reply(Connection& from, const wire::Header& call, Reply& r);
     bool privileged(const Connection& c) const;
     void put_property(wire::Writer& w, std::string_view name);

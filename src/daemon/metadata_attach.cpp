@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include "daemon/endpoint.hpp"
 #include "kdbus/attach_flags.hpp"
 #include "metadata/delivery.hpp"
 #include "metadata/proc_files.hpp"
@@ -121,7 +122,17 @@ std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sende
     capture(m, sender, mask, names, seqnum);
     auto head = m.header_bytes();
     std::vector<uint8_t> out(head.begin(), head.end());
-    if (!metadata::append_metadata_field(out, m.header.endian, *m.metadata, mask, *to.namespaces)) return {};
+    const metadata::MessageMetadata* md = &*m.metadata;
+    std::optional<metadata::MessageMetadata> filtered;
+    if (to.endpoint && (mask & attach::names) && !md->names.empty()) {
+        // Through a custom endpoint a hidden name does not exist, in the
+        // NAMES item too (kdbus did not filter it; KDBUS.md says we should).
+        filtered = *md;
+        std::erase_if(filtered->names,
+                      [&to](const std::string& n) { return to.endpoint->access(n) < policy::Access::See; });
+        md = &*filtered;
+    }
+    if (!metadata::append_metadata_field(out, m.header.endian, *md, mask, *to.namespaces)) return {};
     return out;
 }
 
