@@ -1,0 +1,105 @@
+// ReceiveQuota: kdbus's per-receiver shares, driven directly.
+#include "daemon/receive_quota.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kdbus::daemon {
+namespace {
+
+// A 6,000-byte queue: 3,000 shared, so the first user may hold 1,000.
+QuotaLimits limits() { return {6000, 256, 16, 1 << 20}; }
+
+TEST(ReceiveQuota, AUserMayHoldAThirdOfTheSharedHalf) {
+    ReceiveQuota q;
+    UserAccount alice{1000};
+    auto a = QuotaSender::user(alice);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(q.admit(a, 100, 0, limits()), QuotaRefusal::none) << i;
+        q.charge(a, 100, 0);
+    }
+    EXPECT_EQ(q.admit(a, 100, 0, limits()), QuotaRefusal::user_share);
+    EXPECT_EQ(q.bytes_of(a), 1000u);
+    EXPECT_EQ(alice.bytes, 1000u);
+}
+
+TEST(ReceiveQuota, TheShareShrinksAsOthersHoldMore) {
+    ReceiveQuota q;
+    UserAccount alice{1000}, bob{1001}, carol{1002};
+    auto a = QuotaSender::user(alice), b = QuotaSender::user(bob), c = QuotaSender::user(carol);
+    q.charge(a, 1000, 0);
+    // Bob: (3000 − 1000 + own)/3 → his first message, then up to 666.
+    size_t held = 0;
+    while (q.admit(b, 100, 0, limits()) == QuotaRefusal::none) {
+        q.charge(b, 100, 0);
+        held += 100;
+    }
+    EXPECT_EQ(held, 600u);
+    // Carol still gets a third of what is left.
+    EXPECT_EQ(q.admit(c, 100, 0, limits()), QuotaRefusal::none);
+}
+
+TEST(ReceiveQuota, TheFirstMessageOfASenderFitsHoweverLarge) {
+    ReceiveQuota q;
+    UserAccount alice{1000};
+    auto a = QuotaSender::user(alice);
+    EXPECT_EQ(q.admit(a, 2500, 0, limits()), QuotaRefusal::none);
+    q.charge(a, 2500, 0);
+    EXPECT_EQ(q.admit(a, 1, 0, limits()), QuotaRefusal::user_share);
+    q.release(a, 2500, 0);
+    EXPECT_EQ(q.accounted_bytes(), 0u);
+    EXPECT_EQ(q.admit(a, 2500, 0, limits()), QuotaRefusal::none);
+}
+
+TEST(ReceiveQuota, MessageAndFdCapsPerUser) {
+    ReceiveQuota q;
+    UserAccount alice{1000};
+    auto a = QuotaSender::user(alice);
+    QuotaLimits l{1 << 30, 256, 16, 1 << 30};
+    for (int i = 0; i < 256; ++i) q.charge(a, 1, i < 16 ? 1 : 0);
+    EXPECT_EQ(q.admit(a, 1, 0, l), QuotaRefusal::user_messages);
+    q.release(a, 1, 1);
+    EXPECT_EQ(q.admit(a, 1, 1, l), QuotaRefusal::none);
+    EXPECT_EQ(q.admit(a, 1, 2, l), QuotaRefusal::user_fds);
+}
+
+TEST(ReceiveQuota, OneUidIsBoundAcrossReceivers) {
+    ReceiveQuota r1, r2;
+    UserAccount alice{1000};
+    auto a = QuotaSender::user(alice);
+    QuotaLimits l{1 << 30, 256, 16, 1000};
+    r1.charge(a, 900, 0);
+    EXPECT_EQ(r2.admit(a, 200, 0, l), QuotaRefusal::user_total);
+    EXPECT_EQ(r2.admit(a, 100, 0, l), QuotaRefusal::none);
+    r1.release(a, 900, 0);
+    // Nothing held anywhere: one message of any size.
+    EXPECT_EQ(r2.admit(a, 5000, 0, l), QuotaRefusal::none);
+}
+
+TEST(ReceiveQuota, TheOwnersHalfIsOutsideEveryShare) {
+    ReceiveQuota q;
+    UserAccount alice{1000};
+    q.charge(QuotaSender::owner(), 100000, 0);
+    EXPECT_EQ(q.accounted_bytes(), 0u);
+    EXPECT_EQ(q.admit(QuotaSender::owner(), 100000, 0, limits()), QuotaRefusal::none);
+    EXPECT_EQ(q.admit(QuotaSender::user(alice), 100, 0, limits()), QuotaRefusal::none);
+    // The bus's notifications have a share of their own, apart from users'.
+    q.charge(QuotaSender::user(alice), 1000, 0);
+    EXPECT_EQ(q.admit(QuotaSender::kernel(), 100, 0, limits()), QuotaRefusal::none);
+    EXPECT_EQ(q.bytes_of(QuotaSender::kernel()), 0u);
+}
+
+TEST(ReceiveQuota, ARefusalEpisodeIsReportedOnceUntilTheShareEmpties) {
+    ReceiveQuota q;
+    UserAccount alice{1000};
+    auto a = QuotaSender::user(alice);
+    q.charge(a, 1000, 0);
+    EXPECT_TRUE(q.begin_episode(a));
+    EXPECT_FALSE(q.begin_episode(a));
+    q.release(a, 1000, 0);
+    EXPECT_TRUE(q.begin_episode(a));
+    q.end_episodes();
+    EXPECT_TRUE(q.begin_episode(a));
+}
+
+}  // namespace
+}  // namespace kdbus::daemon
