@@ -3,6 +3,7 @@
 #include "wire/message.hpp"
 
 #include <array>
+#include <cassert>
 #include <bit>
 #include <cstring>
 
@@ -48,11 +49,20 @@ public:
 
     void append_to(std::vector<uint8_t>& out) {
         size_t base = out.size();
+        out.resize(base + size());  // zero-fills: padding is implicit
+        write_to(out.data() + base);
+    }
+
+    size_t size() {
         p_ = nullptr;
         pos_ = 0;
         emit();
-        out.resize(base + pos_);  // zero-fills: padding is implicit
-        p_ = out.data() + base;
+        return pos_;
+    }
+
+    /* `out` holds size() zeroed bytes. */
+    void write_to(uint8_t* out) {
+        p_ = out;
         pos_ = 0;
         emit();
     }
@@ -306,13 +316,14 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
     return nullptr;
 }
 
-void build_forward_header(const Header& h, std::string_view sender, std::vector<uint8_t>& out) {
-    append_header(h, sender, h.body_length, {}, out);
+size_t forward_header_size(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields) {
+    return HeaderEmitter(h, sender, h.body_length, extra_fields).size();
 }
 
-void build_forward_header(const Header& h, std::string_view sender,
-                          std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out) {
-    append_header(h, sender, h.body_length, extra_fields, out);
+void write_forward_header(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields,
+                          std::span<uint8_t> out) {
+    assert(out.size() == forward_header_size(h, sender, extra_fields));
+    HeaderEmitter(h, sender, h.body_length, extra_fields).write_to(out.data());
 }
 
 /* ---- MessageBuilder ---- */

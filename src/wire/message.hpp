@@ -101,17 +101,36 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out);
  * The header as the bus forwards it: the fixed part and only the header
  * fields the specification defines, with SENDER set to `sender` (replacing
  * any the client supplied), in the message's own byte order, padded to 8
- * so the original body can follow it unchanged. Appends to `out`.
+ * so the original body can follow it unchanged. `extra_fields` (may be
+ * empty) are appended to the header field array: whole (yv) structs in
+ * h.endian, marshalled from an 8-aligned offset (e.g. with
+ * Writer(h.endian)), such as kdbusd's metadata field for this receiver.
+ *
+ * forward_header_size() is its length; write_forward_header() writes it to
+ * `out`, which must hold exactly that many zeroed bytes (padding is not
+ * written).
  */
-void build_forward_header(const Header& h, std::string_view sender, std::vector<uint8_t>& out);
+size_t forward_header_size(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields = {});
+void write_forward_header(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields,
+                          std::span<uint8_t> out);
 
 /*
- * The same, with `extra_fields` appended to the header field array: whole
- * (yv) structs in h.endian, marshalled from an 8-aligned offset (e.g. with
- * Writer(h.endian)), such as kdbusd's metadata field for this receiver.
+ * Appends the forward header to `out`: a std::vector<uint8_t>, or any byte
+ * buffer whose resize() zero-fills (the bus keeps it inline in its message,
+ * daemon/bus_message.hpp, to spare an allocation per message).
  */
-void build_forward_header(const Header& h, std::string_view sender,
-                          std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out);
+template <class Bytes>
+void build_forward_header(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields,
+                          Bytes& out) {
+    size_t base = out.size();
+    size_t length = forward_header_size(h, sender, extra_fields);
+    out.resize(base + length);
+    write_forward_header(h, sender, extra_fields, std::span<uint8_t>(out.data() + base, length));
+}
+template <class Bytes>
+void build_forward_header(const Header& h, std::string_view sender, Bytes& out) {
+    build_forward_header(h, sender, {}, out);
+}
 
 /*
  * Builds messages that originate in the bus itself (driver replies, errors
