@@ -246,6 +246,7 @@ void Bus::compile_policy(Connection& c) {
 bool Bus::may_own(Connection& c, std::string_view name) const {
     // A custom endpoint's OWN comes first, then the bus policy (kdbus).
     if (c.endpoint && c.endpoint->access(name) < policy::Access::Own) return false;
+    if (settings_.kdbus_policy && !settings_.kdbus_policy->may_own(c, name)) return false;
     return !c.policy || c.policy->can_own(name);
 }
 
@@ -258,6 +259,13 @@ bool Bus::may_send(Connection* from, const MessagePtr& m, Connection* to, bool r
 
 std::optional<std::string> Bus::send_denial(Connection* from, const MessagePtr& m, Connection* to,
                                             bool requested_reply) {
+    if (settings_.kdbus_policy) {
+        // kdbus has no eavesdropping: only the addressed connection gets
+        // a unicast (monitors are not asked).
+        if (to && !m->header.destination.empty() && !owns(m->header.destination, to->unique_name))
+            return "Eavesdropping is not allowed on a bus with a kdbus policy";
+        return settings_.kdbus_policy->send_denial(names_, from, m->header, to, requested_reply);
+    }
     if (!settings_.policy) return std::nullopt;
     policy::MessageFacts facts = message_facts(*m);
     if (from && from->policy) {
@@ -769,12 +777,12 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         // what cannot carry an error is dropped for this receiver and
         // counted to it (MessagesLost).
         ++stats_.deliveries_dropped;
-        std::string text = dest->note_refusal(&from, charge_to, refusal);
+        dest->note_refusal(&from, charge_to, refusal);
         if (h.expects_reply()) {
             replies_.take(from.id, h.serial, dest->id);
             from.pending_replies--;
             ++stats_.quota_refusals;
-            send_error(from, h, error::limits_exceeded, text);
+            send_error(from, h, error::limits_exceeded, dest->refusal_text(from, charge_to, refusal));
         } else {
             ++stats_.quota_drops;
             dest->count_lost_message();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/kdbus_bus_policy.hpp"
 #include "policy/config.hpp"
 
 namespace kdbus::daemon {
@@ -56,6 +57,9 @@ struct BusSettings {
     /* nullptr: allow everything (as a config with no <policy> would not,
      * but tests and domain buses built without XML use it). */
     std::shared_ptr<const policy::Policy> policy;
+    /* A domain bus created with a JSON policy: kdbus's rules instead of
+     * the XML policy (which is then unset). */
+    std::optional<KdbusBusPolicy> kdbus_policy;
     /* Activation: where .service files are, the system bus's helper (its
      * presence means "start services as their User="), and whether
      * SystemdService= goes to systemd (--systemd-activation). */

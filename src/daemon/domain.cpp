@@ -61,13 +61,26 @@ mode_t dir_mode(const std::string& access) {
     return 0700;
 }
 
-BusSettings settings_for(const std::string& name, const std::string& policy_text) {
+bool is_json(const std::string& text) {
+    size_t at = text.find_first_not_of(" \t\r\n");
+    return at != std::string::npos && text[at] == '{';
+}
+
+/* A bus's settings from its policy text: dbus-daemon XML, or kdbusd JSON
+ * for kdbus's own rules (kdbus_bus_policy.hpp) with dbus-daemon's default
+ * limits. Throws with the reason. */
+BusSettings settings_for(const std::string& name, const std::string& policy_text, uid_t owner) {
     policy::LoadOptions lo;
     lo.require_listen = false;
-    policy::Config c = policy::load_config_string(policy_text.empty() ? open_policy : policy_text,
+    bool json = is_json(policy_text);
+    policy::Config c = policy::load_config_string(policy_text.empty() || json ? open_policy : policy_text,
                                                   "(policy of bus " + name + ")", lo);
     BusSettings s = settings_from_config(c);
     s.type = name;
+    if (json) {
+        s.policy = nullptr;
+        s.kdbus_policy = KdbusBusPolicy{policy::EndpointPolicy::from_json(policy_text), owner};
+    }
     return s;
 }
 
@@ -137,7 +150,7 @@ void Domain::shutdown() {
 std::string Domain::reload() {
     for (auto& [name, e] : buses_) {
         try {
-            e.bus->set_settings(settings_for(name, e.policy_text));
+            e.bus->set_settings(settings_for(name, e.policy_text, e.owner));
         } catch (const std::exception& ex) {
             return std::string("Unable to reload the policy of bus ") + name + ": " + ex.what();
         }
@@ -162,7 +175,7 @@ std::string Domain::create_bus(const std::string& name, uid_t owner, const std::
     if (buses_.count(name)) return "a bus named \"" + name + "\" exists already";
     BusSettings settings;
     try {
-        settings = settings_for(name, policy_text);
+        settings = settings_for(name, policy_text, owner);
     } catch (const std::exception& e) {
         return e.what();
     }
@@ -257,11 +270,6 @@ void Domain::control_create_bus(Connection& c, const wire::Header&, wire::Reader
     const bool* persist = option<bool>(opts, "persist");
     const std::string* access = option<std::string>(opts, "access");
     const std::string* policy_text = option<std::string>(opts, "policy");
-    if (policy_text && !policy_text->empty() && policy_text->find_first_not_of(" \t\r\n") != std::string::npos &&
-        (*policy_text)[policy_text->find_first_not_of(" \t\r\n")] == '{') {
-        r.fail(error::not_supported, "CreateBus: JSON policies are not supported yet; give dbus-daemon XML");
-        return;
-    }
     // kdbus: at most 16 buses per user and domain (KDBUS_USER_MAX_BUSES).
     constexpr size_t max_buses_per_user = 16;
     size_t owned = 0;

@@ -433,3 +433,80 @@ TEST_F(Endpoints, NamesMetadataLeavesHiddenNamesOut) {
 
 }  // namespace
 }  // namespace kdbusd::itest
+
+namespace kdbusd::itest {
+namespace {
+
+// A bus created with a JSON policy follows kdbus's default-endpoint rules
+// (KDBUS.md "Policy model"): the owner and same-uid peers are free, others
+// need OWN or TALK entries. A stranger (uid 54321) is driven with busctl.
+class JsonPolicyBus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    domain_ = std::make_unique<DomainDaemon>();
+    control_ = std::make_unique<ControlClient>(domain_->control_address());
+  }
+  void TearDown() override {
+    if (HasFailure() && domain_) std::cerr << "--- kdbusd --domain stderr ---\n" << domain_->log();
+  }
+  CallResult create(const std::string& policy) {
+    BusOptions o;
+    o.persist = true;
+    o.access = "world";
+    o.policy = policy;
+    return control_->create_bus("0-kdbus", o);
+  }
+  std::vector<std::string> as_stranger(std::vector<std::string> busctl_args) {
+    std::vector<std::string> argv{"setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "busctl",
+                                  "--address=" + domain_->bus_address("0-kdbus")};
+    argv.insert(argv.end(), busctl_args.begin(), busctl_args.end());
+    return argv;
+  }
+
+  std::unique_ptr<DomainDaemon> domain_;
+  std::unique_ptr<ControlClient> control_;
+};
+
+TEST_F(JsonPolicyBus, OwnAndTalkFollowTheEntries) {
+  ASSERT_TRUE(create(R"({"names": {
+      "org.example.Open": [ {"world": true, "access": "own"} ],
+      "org.example.Service": [ {"user": 54321, "access": "talk"} ] }})")
+                  .ok());
+  auto request = [&](const char* name) {
+    return run_command(as_stranger({"call", kDriverName, kDriverPath, kDriverInterface, "RequestName", "su", name, "0"}),
+                       milliseconds(10000));
+  };
+  CommandResult own = request("org.example.Open");
+  EXPECT_TRUE(own.ok()) << own.describe();
+  EXPECT_EQ(own.out, "u 1\n");
+  CommandResult denied = request("org.example.Closed");
+  EXPECT_FALSE(denied.ok());
+  EXPECT_THAT(denied.err, HasSubstr("Access denied"));
+
+  // The owner (root) owns what it likes; the stranger may talk to the
+  // name its entry covers and to nothing else the owner has.
+  SdBusPeer service(domain_->bus_address("0-kdbus"));
+  ASSERT_EQ(service.request_name("org.example.Service").u32(), 1u);
+  ASSERT_EQ(service.request_name("org.example.Private").u32(), 1u) << "the owner needs no entry";
+  SdBusPeer other(domain_->bus_address("0-kdbus"));
+  ASSERT_EQ(other.request_name("org.example.Unlisted").u32(), 1u);
+  CommandResult no_talk = run_command(as_stranger({"call", "org.example.Unlisted", "/", "org.example.I", "M"}),
+                                      milliseconds(10000));
+  EXPECT_THAT(no_talk.err, HasSubstr("Access denied")) << no_talk.describe();
+
+  ChildProcess talk(as_stranger({"call", "org.example.Service", "/", "org.example.I", "M"}));
+  auto call = service.wait_for(is_method_call("M"));
+  ASSERT_TRUE(call) << "the TALK entry lets the call through";
+  service.reply(*call, "s", "pong");
+  EXPECT_EQ(talk.wait_exit(milliseconds(10000)), std::optional<int>(0));
+}
+
+TEST_F(JsonPolicyBus, AnInvalidPolicyIsInvalidArgs) {
+  CallResult r = create(R"({"names": {"org.example.Open": [ {"world": true, "access": "write"} ]}})");
+  EXPECT_EQ(r.error_name, kErrorInvalidArgs);
+  EXPECT_THAT(r.error_message, HasSubstr("write"));
+  EXPECT_FALSE(std::filesystem::exists(domain_->bus_socket("0-kdbus")));
+}
+
+}  // namespace
+}  // namespace kdbusd::itest
