@@ -86,6 +86,7 @@ void Connection::arm_read() {
     // Over max_incoming_bytes / max_incoming_unix_fds: wait until what it
     // sent has left the bus (IncomingCharge::on_release re-arms).
     if (incoming_ && incoming_->over()) return;
+    if (backlogged()) return;  // pop_written() re-arms
     read_armed_ = true;
     if (yielded_) {
         // Complete messages wait in partial_: the socket may never become
@@ -120,7 +121,7 @@ void Connection::on_readable() {
     }
 
     for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
-        if (incoming_ && incoming_->over()) break;  // see arm_read()
+        if ((incoming_ && incoming_->over()) || backlogged()) break;  // see arm_read()
         if (read_budget_spent()) {
             yielded_ = true;  // nothing left behind but the socket's data
             break;
@@ -217,6 +218,16 @@ bool Connection::dispatch(std::vector<uint8_t>& buffer, size_t total) {
         if (partial_.empty()) partial_.shrink_to_fit();
     }
     return state_ != State::closed;
+}
+
+bool Connection::backlogged() const {
+    // kdbus: the receiver's own half of the pool holds what it asked for
+    // (the bus's answers to its calls); when its queue is full a call
+    // fails. Here the connection is not read until it reads: a client that
+    // calls without ever reading makes the bus hold at most this much for
+    // it, on a session bus with max_outgoing_bytes of 10^9 too.
+    const auto& limits = bus_.settings().limits;
+    return queued_bytes_ >= std::min(limits.max_outgoing_bytes, limits.max_queued_bytes_per_user);
 }
 
 bool Connection::read_budget_spent() const {
@@ -423,9 +434,26 @@ QuotaSender Connection::quota_sender() {
     return QuotaSender::user(*account_);
 }
 
-std::string Connection::note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal) {
+void Connection::note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal) {
+    // Once per episode (until this sender's share of the queue, or the
+    // queue, drains): a flood must not become a flood of log lines.
+    if (!quota_.begin_episode(charge)) return;
+    if (sender)
+        spdlog::warn("{} (uid {}, pid {}, comm {}): messages to {} (uid {}, pid {}) refused until its queue "
+                     "drains: {}",
+                     sender->unique_name, sender->credentials().uid, sender->credentials().pid,
+                     process_comm(sender->credentials().pid), unique_name, creds_.uid, creds_.pid,
+                     describe(refusal));
+    else
+        spdlog::warn("{} (uid {}, pid {}, comm {}): the bus's notifications to it dropped until its queue "
+                     "drains: {}",
+                     unique_name, creds_.uid, creds_.pid, process_comm(creds_.pid), describe(refusal));
+}
+
+std::string Connection::refusal_text(const Connection& sender, const QuotaSender& charge,
+                                     QuotaRefusal refusal) const {
     const auto& limits = bus_.settings().limits;
-    std::string who = sender ? "uid " + std::to_string(sender->credentials().uid) : std::string("the bus");
+    std::string who = "uid " + std::to_string(sender.credentials().uid);
     std::string text = "The message to " + unique_name + " was refused: " + describe(refusal) + " (" + who +
                        " has " + std::to_string(quota_.bytes_of(charge)) + " bytes in " +
                        std::to_string(quota_.messages_of(charge)) + " messages queued for it; its queue holds " +
@@ -434,22 +462,7 @@ std::string Connection::note_refusal(Connection* sender, const QuotaSender& char
     if (charge.kind == QuotaSender::Kind::user)
         text += ", and " + who + " holds " + std::to_string(charge.account->bytes) + " of " +
                 std::to_string(limits.max_queued_bytes_per_user) + " bytes on the bus";
-    text += ")";
-    if (quota_.begin_episode(charge)) {
-        // Once per episode (until this sender's share of the queue, or the
-        // queue, drains): a flood must not become a flood of log lines.
-        if (sender)
-            spdlog::warn("{} (uid {}, pid {}, comm {}): messages to {} (uid {}, pid {}) refused until its queue "
-                         "drains: {}",
-                         sender->unique_name, sender->credentials().uid, sender->credentials().pid,
-                         process_comm(sender->credentials().pid), unique_name, creds_.uid, creds_.pid,
-                         describe(refusal));
-        else
-            spdlog::warn("{} (uid {}, pid {}, comm {}): the bus's notifications to it dropped until its queue "
-                         "drains: {}",
-                         unique_name, creds_.uid, creds_.pid, process_comm(creds_.pid), describe(refusal));
-    }
-    return text;
+    return text + ")";
 }
 
 void Connection::report_lost_messages() {
@@ -538,6 +551,7 @@ void Connection::flush() {
 }
 
 void Connection::pop_written() {
+    bool was_backlogged = backlogged();
     auto& e = out_.front();
     queued_bytes_ -= e.size();
     queued_fds_ -= e.message->fds.size();
@@ -551,6 +565,7 @@ void Connection::pop_written() {
     // Room again: tell the receiver what it lost meanwhile (kdbus returned
     // the count with the next RECV).
     report_lost_messages();
+    if (was_backlogged && !backlogged()) arm_read();
 }
 
 void Connection::arm_write() {

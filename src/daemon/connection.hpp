@@ -63,13 +63,12 @@ public:
                          std::vector<uint8_t> own_header = {});
     /* This connection as a sender: its uid's account. */
     QuotaSender quota_sender();
-    /*
-     * A message for this connection was refused under `refusal`: logs the
-     * first refusal of an episode (with the sender's unique name, uid, pid
-     * and comm; `sender` nullptr: the bus's own message) and returns the
-     * LimitsExceeded text for the sender.
-     */
-    std::string note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal);
+    /* A message for this connection was refused under `refusal`: logs the
+     * first refusal of an episode, with the sender's unique name, uid, pid
+     * and comm (`sender` nullptr: the bus's own message). */
+    void note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal);
+    /* The LimitsExceeded text for a sender whose call was refused. */
+    std::string refusal_text(const Connection& sender, const QuotaSender& charge, QuotaRefusal refusal) const;
     /* A message was dropped for this connection without an error to its
      * sender: told with org.kdbusd.Bus1.MessagesLost once it has room. */
     void count_lost_message() { ++lost_messages_; }
@@ -151,6 +150,8 @@ private:
      * complete messages behind, when the read budget is spent. */
     std::optional<size_t> consume(std::span<const uint8_t> data);
     bool read_budget_spent() const;
+    /* Its own queue is full: it is not read until it reads. */
+    bool backlogged() const;
     bool take_message(std::vector<uint8_t> bytes);
     /* Charges a message to this connection's incoming account. */
     void charge(BusMessage& m);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -324,28 +325,35 @@ TEST_F(QuotaTest, ShippedSessionConfigHoldsAtMost128MiBForOneFloodingUid) {
   EXPECT_GT(big->bytes.size(), kBig);
   big.reset();
 
-  // Three receivers that never read, each flooded with 16 MiB calls: the
-  // queue of each would take ~159 MiB (a third of half of
-  // max_outgoing_bytes = 10^9), but the uid may hold 128 MiB in all.
+  // Three receivers that never read, flooded with 16 MiB calls: the queue
+  // of each would take ~159 MiB (a third of half of max_outgoing_bytes =
+  // 10^9), but the uid may hold 128 MiB in all.
   size_t rss_before = resident_bytes(bus_->pid());
   std::vector<std::unique_ptr<RawBusConnection>> sinks;
   size_t queued = 0, refused = 0;
   std::string text;
-  for (int i = 0; i < 3; ++i) {
+  for (size_t burst : {4, 4, 4}) {
     sinks.push_back(std::make_unique<RawBusConnection>(socket_path()));
     sinks.back()->authenticate_and_hello();
-    std::string to = sinks.back()->unique_name();
-    Burst b = send_burst(writer, [&](uint32_t s) { return bulky_call(to, kBig, s); }, 6);
+    // Built once per receiver; each copy gets its own serial (bytes 8–11).
+    auto call = bulky_call(sinks.back()->unique_name(), kBig, 1);
+    auto with_serial = [&](uint32_t s) {
+      std::memcpy(call.data() + 8, &s, sizeof s);  // little-endian, as built
+      return call;
+    };
+    Burst b = send_burst(writer, with_serial, burst);
     queued += b.sent - b.refused;
     refused += b.refused;
     if (text.empty()) text = b.first_text;
   }
   size_t rss_after = resident_bytes(bus_->pid());
-  EXPECT_EQ(queued, 7u) << "7 × (16 MiB + header) fit in 128 MiB";
-  EXPECT_EQ(refused, 18u - 7u);
+  // 4 + 3: 7 × (16 MiB + header) fit in 128 MiB, an 8th does not,
+  // though each receiver's own queue would take ~159 MiB of it.
+  EXPECT_EQ(queued, 7u);
+  EXPECT_EQ(refused, 5u);
   EXPECT_THAT(text, ::testing::HasSubstr("bytes queued on the bus"));
   // What the daemon holds grows by the queued messages only (plus the
-  // allocator's slack), not by the 288 MiB that was sent.
+  // allocator's slack), not by all 192 MiB that was sent.
   EXPECT_LT(rss_after, rss_before + 128 * MiB + 32 * MiB)
       << "daemon RSS " << rss_after / MiB << " MiB (was " << rss_before / MiB << " MiB)";
 
