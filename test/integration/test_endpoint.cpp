@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -212,7 +213,12 @@ TEST_F(Endpoints, AHiddenNameDoesNotExistAnywhere) {
   same_as_nobody("GetConnectionCredentials", "credentials");
   same_as_nobody("GetConnectionSELinuxSecurityContext", "label");
   same_as_nobody("GetAdtAuditSessionData", "audit");
-  same_as_nobody("StartServiceByName", "start");
+  {
+    CallResult h = sandbox.call_driver("StartServiceByName", "su", kHidden, 0u);
+    CallResult n = sandbox.call_driver("StartServiceByName", "su", kNobody, 0u);
+    EXPECT_EQ(h.error_name, kErrorServiceUnknown) << h.describe();
+    EXPECT_EQ(h.error_name, n.error_name);
+  }
   {
     CallResult h = sandbox.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Debug.Stats",
                                 "GetConnectionStats", "s", kHidden);
@@ -237,6 +243,12 @@ TEST_F(Endpoints, AHiddenNameDoesNotExistAnywhere) {
     EXPECT_EQ(h.error_name, n.error_name);
     EXPECT_EQ(h.error_name, "org.freedesktop.DBus.Error.ServiceUnknown");
   }
+  record(sandbox.call_driver("GetId"));
+  record(sandbox.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Introspectable", "Introspect"));
+  record(sandbox.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Debug.Stats", "GetStats"));
+  record(sandbox.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Properties", "GetAll", "s", kDriverInterface));
+  record(sandbox.call(kDriverName, kDriverPath, "org.kdbusd.Bus1", "GetConnectionMetadata", "st",
+                      sandbox.unique_name().c_str(), uint64_t{kdbus::attach::names}));
   CallResult activatable = record(sandbox.call_driver("ListActivatableNames"));
   EXPECT_TRUE(activatable.ok());
   EXPECT_EQ(sandbox.call_driver("ReleaseName", "s", kHidden).u32(), 2u) << "NON_EXISTENT, not NOT_OWNER";
@@ -261,6 +273,38 @@ TEST_F(Endpoints, AHiddenNameDoesNotExistAnywhere) {
     transcript.push_back(m.describe());
   }
   for (const auto& line : transcript) EXPECT_THAT(line, Not(HasSubstr("org.example.Hidden"))) << line;
+}
+
+// Activatable names follow the same rule: a hidden one is neither listed
+// nor started, and answers as a name no .service file provides.
+TEST_F(Endpoints, HiddenActivatableNamesAreNeitherListedNorStarted) {
+  std::filesystem::path services = domain_->temp_dir() / "services";
+  std::filesystem::create_directories(services);
+  std::filesystem::path marker = domain_->temp_dir() / "started";
+  for (const char* name : {"org.example.Hidden.Activatable", "org.example.Visible.Activatable"})
+    std::ofstream(services / (std::string(name) + ".service"))
+        << "[D-BUS Service]\nName=" << name << "\nExec=/bin/touch " << marker.string() << "\n";
+  BusOptions o;
+  o.persist = true;
+  o.policy = "<busconfig><servicedir>" + services.string() +
+             "</servicedir><policy context=\"default\"><allow user=\"*\"/><allow send_destination=\"*\"/>"
+             "<allow receive_sender=\"*\"/><allow own=\"*\"/></policy></busconfig>";
+  ASSERT_TRUE(control_->create_bus("0-activating", o).ok());
+  CallResult ep = endpoint_call(control_->peer(), "CreateEndpoint", "0-activating", "0-app",
+                                {{"--see=org.example.Visible.*"}, {}, {}});
+  ASSERT_TRUE(ep.ok()) << ep.describe();
+  SdBusPeer& sandbox = on(ep.str());
+  CallResult listed = sandbox.call_driver("ListActivatableNames");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_THAT(listed.strings(), Contains(std::string("org.example.Visible.Activatable")));
+  EXPECT_THAT(listed.strings(), Not(Contains(std::string("org.example.Hidden.Activatable"))));
+  CallResult hidden = sandbox.call_driver("StartServiceByName", "su", "org.example.Hidden.Activatable", 0u);
+  CallResult nobody = sandbox.call_driver("StartServiceByName", "su", kNobody, 0u);
+  EXPECT_EQ(hidden.error_name, nobody.error_name);
+  EXPECT_EQ(hidden.error_name, kErrorServiceUnknown);
+  CallResult call = sandbox.call("org.example.Hidden.Activatable", "/", "org.example.I", "M");
+  EXPECT_EQ(call.error_name, kErrorServiceUnknown);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "nothing was started for the hidden name";
 }
 
 TEST_F(Endpoints, SeeIsNotTalkAndTalkPassesWithRealCredentials) {
