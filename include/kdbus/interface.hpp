@@ -7,8 +7,31 @@
 namespace kdbus::interface {
 
 /* Per-connection kdbus calls, on destination org.freedesktop.DBus, path
- * /org/freedesktop/DBus (DESIGN.md, "Fixed interfaces"). */
+ * /org/freedesktop/DBus (DESIGN.md, "Fixed interfaces"):
+ *
+ *   UpdateAttachFlags(t send_mask, t recv_mask)   kdbus attach flags; unknown
+ *                                                 bits → InvalidArgs
+ *   GetAttachFlags() → (tt)
+ *   GetConnectionMetadata(s name, t mask) → a{sv} keys as metadata_field below
+ *   SetConnectionDescription(s)
+ *   SetFdPolicy(s policy)                         which fds this connection
+ *       accepts: fd_policy_any (the default, as D-Bus) or
+ *       fd_policy_sealed_memfd_only (only memfds carrying every seal of
+ *       sealed_memfd_seals: a unicast carrying another fd fails for its sender
+ *       with org.freedesktop.DBus.Error.AccessDenied naming the fd; a signal
+ *       carrying one is skipped for this receiver); anything else → InvalidArgs
+ *   signal MessagesLost(u count)                  broadcasts dropped over quota
+ *
+ * For every receiver the bus refuses, with an error to the sender, its own
+ * sockets passed as fds (NotSupported), more than 16 sealed memfds or
+ * max_message_unix_fds other fds in one message, and more fds held for one
+ * sending user than its in-flight bound (LimitsExceeded). */
 inline constexpr std::string_view bus = "org.kdbusd.Bus1";
+inline constexpr std::string_view fd_policy_any = "any";
+inline constexpr std::string_view fd_policy_sealed_memfd_only = "sealed-memfd-only";
+/* F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL (linux/fcntl.h):
+ * a memfd with all four can never change again (kdbus PAYLOAD_MEMFD). */
+inline constexpr unsigned sealed_memfd_seals = 0x0002 | 0x0004 | 0x0008 | 0x0001;
 /* The control socket's interface and object. */
 inline constexpr std::string_view control = "org.kdbusd.Control1";
 inline constexpr std::string_view control_path = "/org/kdbusd/Control1";

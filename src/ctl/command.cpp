@@ -17,7 +17,7 @@ constexpr OptionSpec kEndpointCreateOptions[] = {
     {"broadcast", true, true}, {"policy", true}, {"mode", true}, {"owner", true},
 };
 constexpr OptionSpec kDomainCreateOptions[] = {{"target", true}, {"dir", true}};
-constexpr OptionSpec kMonitorOptions[] = {{"match", true, true}};
+constexpr OptionSpec kMonitorOptions[] = {{"match", true, true}, {"metadata", false, false}};
 
 constexpr Command kCommands[] = {
     {"bus", "create", "NAME [--persist] [--policy FILE] [--world|--group]",
@@ -59,9 +59,12 @@ constexpr Command kCommands[] = {
     {"", "connections", "[BUS]", "List connections: unique name, uid, pid, comm, endpoint, names, queued bytes",
      "", {}, 0, 1, run_connections},
     {"", "stats", "[BUS]", "Show statistics of a bus (or of the whole domain)", "", {}, 0, 1, run_stats},
-    {"", "monitor", "[BUS] [--match RULE]...", "Print every message on a bus, one line each",
-     "  --match RULE     only messages matching the D-Bus match RULE (repeatable)\n", kMonitorOptions, 0, 1,
-     run_monitor},
+    {"", "monitor", "[BUS] [--match RULE]... [--metadata]", "Print every message on a bus, one line each",
+     "  --match RULE     only messages matching the D-Bus match RULE (repeatable)\n"
+     "  --metadata       also print the kdbus metadata the bus attaches to each\n"
+     "                   message (header field 128: Timestamp, Creds, Pids, …);\n"
+     "                   opts in with org.kdbusd.Bus1.UpdateAttachFlags\n",
+     kMonitorOptions, 0, 1, run_monitor},
     {"", "reload", "", "Make the daemon re-read its configuration", "", {}, 0, 0, run_reload},
 };
 

@@ -15,6 +15,7 @@
 #include <systemd/sd-bus.h>
 
 #include "command.hpp"
+#include "metadata_monitor.hpp"
 
 namespace kdbusctl {
 
@@ -98,11 +99,34 @@ nlohmann::ordered_json describe(sd_bus_message* m) {
     return line;
 }
 
+/* A metadata item for a human: "uid:0,euid:0,…" for a struct, "a,b" for a
+ * list, the text itself for a string. */
+std::string flat(const nlohmann::ordered_json& value) {
+    auto one = [](const nlohmann::ordered_json& v) {
+        return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    std::string text;
+    if (value.is_object()) {
+        for (const auto& [k, v] : value.items()) text += (text.empty() ? "" : ",") + k + ":" + one(v);
+    } else if (value.is_array()) {
+        for (const auto& v : value) text += (text.empty() ? "" : ",") + one(v);
+    } else {
+        text = one(value);
+    }
+    return text;
+}
+
 /* key=value pairs: readable, and split by a shell's `read` or awk. */
 std::string human_line(const nlohmann::ordered_json& line) {
     std::string text = line["type"].get<std::string>();
     for (const auto& [key, value] : line.items()) {
         if (key == "type") continue;
+        if (key == "metadata") {
+            // Each item as Key=value, after the header: "Creds=uid:0,euid:0,…".
+            if (value.is_object())
+                for (const auto& [item, v] : value.items()) text += " " + item + "=" + flat(v);
+            continue;
+        }
         std::string shown = value.is_null() ? "-" : value.is_string() ? value.get<std::string>() : value.dump();
         if (shown.empty()) shown = "\"\"";
         text += " " + key + "=" + shown;
@@ -110,9 +134,23 @@ std::string human_line(const nlohmann::ordered_json& line) {
     return text;
 }
 
+/* monitor --metadata: a raw connection that can receive header field 128. */
+int run_metadata_monitor(const Context& context) {
+    MetadataMonitor monitor(context.target_bus_address(0), context.args.values("match"));
+    while (auto line = monitor.next()) {
+        std::string text = context.json ? line->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                        : human_line(*line);
+        context.out << text << '\n' << std::flush;
+        if (!context.out) return kExitSuccess;
+    }
+    std::cerr << "kdbusctl: the bus closed the connection\n";
+    return kExitSuccess;
+}
+
 }  // namespace
 
 int run_monitor(const Context& context) {
+    if (context.args.has("metadata")) return run_metadata_monitor(context);
     auto bus = connect_monitor(context.target_bus_address(0));
     become_monitor(bus.get(), context.args.values("match"));
     for (;;) {

@@ -20,6 +20,8 @@
 
 namespace kdbus::daemon {
 
+struct InFlightFds;  // daemon/fd_admission.hpp
+
 #if defined(__SANITIZE_ADDRESS__)
 #define KDBUSD_MESSAGE_POOL 0
 #elif defined(__has_feature)
@@ -129,6 +131,8 @@ public:
     /* The sender's account this message is charged to (nullptr for the
      * bus's own messages). */
     std::shared_ptr<IncomingCharge> charge;
+    /* Its fds' census and their charge to the sending user (FdAdmission). */
+    std::shared_ptr<InFlightFds> in_flight_fds;
 
     ~BusMessage() {
         if (!charge) return;

@@ -770,5 +770,56 @@ TEST_F(Metadata, ReceiverNamespacesArePinnedAtHello) {
   EXPECT_EQ(md->creds->uid, 0u) << "translated into the namespaces of UpdateAttachFlags, not of Hello";
 }
 
+// The README's example (metadata_service_example.cpp): a GDBus service in
+// C++ that opts in and authorises calls from the Creds the bus attached.
+#ifdef KDBUSD_METADATA_EXAMPLE
+class MetadataReadmeExample : public BusTest {
+ protected:
+  std::unique_ptr<ChildProcess> start_vault(uint32_t allowed_uid) {
+    auto vault = std::make_unique<ChildProcess>(
+        std::vector<std::string>{KDBUSD_METADATA_EXAMPLE, address(), std::to_string(allowed_uid)});
+    auto ready = vault->wait_for_line([](const std::string& l) { return l == "ready"; }, milliseconds(10000));
+    EXPECT_TRUE(ready) << vault->transcript() << bus_->log();
+    return vault;
+  }
+  CommandResult open_vault() {
+    return run({"gdbus", "call", "--address", address(), "--dest", "org.example.Vault", "--object-path",
+                "/org/example/Vault", "--method", "org.example.Vault.Open"});
+  }
+};
+
+TEST_F(MetadataReadmeExample, CallerWithTheAllowedUidGetsIn) {
+  auto vault = start_vault(::geteuid());
+  auto result = open_vault();
+  ASSERT_TRUE(result.ok()) << result.describe();
+  EXPECT_THAT(result.out, ::testing::HasSubstr("opened for pid ")) << result.out;
+  EXPECT_THAT(result.out, Not(::testing::HasSubstr("opened for pid 0'")))
+      << "the caller's pid comes from its Pids item";
+}
+
+TEST_F(MetadataReadmeExample, CallerWithAnotherUidIsRefusedFromItsCreds) {
+  auto vault = start_vault(kOtherUid);
+  auto result = open_vault();
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result.err, ::testing::HasSubstr("AccessDenied"));
+  EXPECT_THAT(result.err, ::testing::HasSubstr("uid " + std::to_string(::geteuid()) + " may not open the vault"));
+}
+
+TEST(MetadataReadme, ShowsTheCodeTheTestsRun) {
+  // The README's C++ block is the part of the example between its
+  // "README: begin" and "README: end" markers, verbatim.
+  std::string readme = read_file(std::string(KDBUSD_ITEST_SOURCE_DIR) + "/../../README.md");
+  std::string source = read_file(std::string(KDBUSD_ITEST_SOURCE_DIR) + "/metadata_service_example.cpp");
+  auto begin = source.find("// README: begin\n");
+  auto end = source.find("// README: end");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  begin += std::string("// README: begin\n").size();
+  std::string excerpt = source.substr(begin, end - begin);
+  EXPECT_NE(readme.find("```cpp\n" + excerpt + "```"), std::string::npos)
+      << "README.md's \"Per-message metadata\" C++ block differs from metadata_service_example.cpp";
+}
+#endif
+
 }  // namespace
 }  // namespace kdbusd::itest
