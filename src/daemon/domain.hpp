@@ -22,9 +22,10 @@ namespace kdbus::daemon {
  * privilege (kdbus: FS_USERNS_MOUNT). Its control socket is itself a small
  * bus whose driver offers org.kdbusd.Control1; each bus it creates is a Bus
  * with its own listener at DIR/<uid>-<name>/bus, names, policy and limits,
- * all on the one event loop. Privilege is decided per control connection
- * from SO_PEERCRED: the daemon's own uid or uid 0 (kdbus: CAP_IPC_OWNER in
- * the domain's user namespace), or the bus's owner for its own bus.
+ * all on the one event loop. Privilege is CAP_IPC_OWNER in the domain's
+ * user namespace, decided once per control connection from its pidfd
+ * (domain_privilege.hpp); a bus's owner is privileged for its own bus and
+ * its endpoints.
  */
 class Domain {
 public:
