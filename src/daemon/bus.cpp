@@ -755,6 +755,14 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
     }
     if (auto refusal = fd_admission_.refusal_for(*m, dest->id, h.destination)) {
         send_error(from, h, refusal->error_name, refusal->text);
+        // kdbus: the caller of a refused reply learns it (EREMOTEIO) instead
+        // of waiting for a reply that will never come.
+        if (is_reply) {
+            wire::Header call;
+            call.serial = h.reply_serial;
+            send_error(*dest, call, error::no_reply, "The reply carried file descriptors this connection does not "
+                                                     "accept (org.kdbusd.Bus1.SetFdPolicy)");
+        }
         return;
     }
     if (h.expects_reply()) {

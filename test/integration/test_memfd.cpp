@@ -194,6 +194,30 @@ TEST_F(Memfd, SignalWithPlainFdIsSkippedForSealedOnlyReceiverAlone) {
       << "the signal with a plain fd is skipped for the sealed-only receiver";
 }
 
+TEST_F(Memfd, ReplyWithPlainFdToSealedOnlyCallerFailsForBoth) {
+  auto service = start_service(nullptr);
+  SdBusPeer caller(address());
+  auto set = caller.call(kDriverName, kDriverPath, kBus1, "SetFdPolicy", "s", "sealed-memfd-only");
+  ASSERT_TRUE(set.ok()) << set.describe();
+  uint64_t cookie = caller.send_call(kService, kPath, kInterface, "Put");
+  auto call = next_call(*service);
+  ASSERT_TRUE(call);
+  Fd pipe_end = make_pipe_end();
+  int fd = pipe_end.get();
+  sd_bus_message* m = nullptr;
+  ASSERT_GE(sd_bus_message_new_method_return(call->message.get(), &m), 0);
+  MessagePtr reply(m);
+  ASSERT_GE(sd_bus_message_append_basic(m, 'h', &fd), 0);
+  uint64_t reply_cookie = service->send_message(std::move(reply));
+
+  auto refused = service->wait_for([&](const Received& r) { return r.reply_cookie == reply_cookie; });
+  ASSERT_TRUE(refused) << "the replier hears why its reply went nowhere";
+  EXPECT_EQ(refused->error_name, "org.freedesktop.DBus.Error.AccessDenied");
+  auto answer = caller.wait_reply(cookie);
+  ASSERT_TRUE(answer) << "the caller does not wait for a reply that cannot come";
+  EXPECT_EQ(answer->error_name, "org.freedesktop.DBus.Error.NoReply");
+}
+
 TEST_F(Memfd, SetFdPolicyRejectsUnknownPolicies) {
   SdBusPeer peer(address());
   auto r = peer.call(kDriverName, kDriverPath, kBus1, "SetFdPolicy", "s", "sealed");
