@@ -227,7 +227,7 @@ bool Connection::backlogged() const {
     // calls without ever reading makes the bus hold at most this much for
     // it, on a session bus with max_outgoing_bytes of 10^9 too.
     const auto& limits = bus_.settings().limits;
-    return queued_bytes_ >= std::min(limits.max_outgoing_bytes, limits.max_queued_bytes_per_user);
+    return !out_.empty() && queued_bytes_ >= std::min(limits.max_outgoing_bytes, limits.max_queued_bytes_per_user);
 }
 
 bool Connection::read_budget_spent() const {
