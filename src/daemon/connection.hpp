@@ -19,6 +19,7 @@
 #include "daemon/receive_quota.hpp"
 #include "daemon/unique_fd.hpp"
 #include "metadata/namespace_view.hpp"
+#include "metadata/pidfd.hpp"
 #include "policy/policy.hpp"
 #include "wire/sasl.hpp"
 
@@ -115,6 +116,11 @@ public:
         pid_t ppid;
     };
     std::optional<HelloIdentity> hello_identity;
+    /* A pidfd of the process that wrote this connection's latest stamped
+     * message, kept across messages so metadata capture does not open one
+     * per message; reopened when the stamped pid changes. */
+    metadata::Pidfd writer_pidfd;
+    pid_t writer_pid = 0;
     std::string description;
     /* Pending method calls this connection made that await a reply. */
     unsigned pending_replies = 0;

@@ -19,7 +19,7 @@ uint64_t clock_ns(clockid_t id) {
 }
 
 /* Captures the items of `wanted` that no earlier receiver asked for. */
-void capture(BusMessage& m, const Connection* sender, uint64_t wanted, const NameRegistry& names,
+void capture(BusMessage& m, Connection* sender, uint64_t wanted, const NameRegistry& names,
              uint64_t& seqnum) {
     uint64_t missing = wanted & ~m.metadata_tried;
     if (!missing) return;
@@ -47,8 +47,15 @@ void capture(BusMessage& m, const Connection* sender, uint64_t wanted, const Nam
         // The message is being routed as we speak, so its writer is alive
         // unless it exited right after writing; capture_process_items
         // checks the pidfd again after reading /proc.
-        metadata::Pidfd pidfd = metadata::Pidfd::open(stamp.pid);
-        metadata::capture_process_items(md, process, stamp, pidfd ? &pidfd : nullptr);
+        // One pidfd per writer, not per message: a cached pidfd of a process
+        // that since exited fails the liveness check after reading, and
+        // only the stamp is reported, so reuse never misattributes.
+        Connection& writer = *sender;
+        if (writer.writer_pid != stamp.pid || !writer.writer_pidfd) {
+            writer.writer_pidfd = metadata::Pidfd::open(stamp.pid);
+            writer.writer_pid = stamp.pid;
+        }
+        metadata::capture_process_items(md, process, stamp, writer.writer_pidfd ? &writer.writer_pidfd : nullptr);
         // /proc shows the sender as it is now; the stamp shows who wrote
         // the message. If they differ the sender changed credentials since,
         // and only what the stamp proves is reported (kdbus: captured at
@@ -108,7 +115,7 @@ void pin_hello_identity(Connection& c) {
         c.namespaces = metadata::NamespaceView::capture(pidfd, pid);
 }
 
-std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sender, const Connection& to,
+std::vector<uint8_t> header_with_metadata(BusMessage& m, Connection* sender, const Connection& to,
                                           const NameRegistry& names, uint64_t& seqnum) {
     if (to.attach_recv == 0 || !to.namespaces) return {};
     uint64_t mask;

@@ -25,7 +25,7 @@ namespace kdbus::daemon {
  * receives, as kdbus captured both at HELLO. */
 void pin_hello_identity(Connection& c);
 
-std::vector<uint8_t> header_with_metadata(BusMessage& m, const Connection* sender, const Connection& to,
+std::vector<uint8_t> header_with_metadata(BusMessage& m, Connection* sender, const Connection& to,
                                           const NameRegistry& names, uint64_t& seqnum);
 
 }  // namespace kdbus::daemon

@@ -31,6 +31,9 @@ bool Pidfd::alive() const {
 
 pid_t Pidfd::pid() const {
     if (fd_ < 0) return 0;
+    // PIDFD_GET_INFO (Linux 6.13) answers in one syscall; older kernels
+    // read fdinfo.
+    if (auto i = info()) return static_cast<pid_t>(i->tgid);
     char path[48];
     std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd_);
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
