@@ -5,13 +5,13 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/container/devector.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -187,7 +187,9 @@ private:
     std::vector<uint8_t> partial_;
     std::vector<uint8_t> large_;
     size_t large_filled_ = 0;
-    std::deque<UniqueFd> in_fds_;
+    // devector, not deque: libstdc++'s deque allocates ~560 bytes even
+    // when empty, a third of an idle connection (docs/performance.md).
+    boost::container::devector<UniqueFd> in_fds_;
     std::shared_ptr<IncomingCharge> incoming_;
     /* Per readable event (fairness): what has been dispatched so far. A
      * connection that used its budget yields to the event loop with
@@ -201,7 +203,7 @@ private:
     gid_t stamp_gid_ = static_cast<gid_t>(-1);
 
     /* Output. */
-    std::deque<OutEntry> out_;
+    boost::container::devector<OutEntry> out_;
     size_t out_offset_ = 0;  // bytes of out_.front() already written
     size_t queued_bytes_ = 0;
     size_t queued_fds_ = 0;
