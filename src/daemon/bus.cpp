@@ -509,6 +509,15 @@ UserAccount& Bus::user_account(uid_t uid) {
     return account;
 }
 
+UserAccount& Bus::endpoint_account(const Endpoint& endpoint) {
+    auto [it, fresh] = endpoint_accounts_.try_emplace(&endpoint);
+    if (fresh) {
+        it->second.uid = endpoint.owner;
+        it->second.endpoint_serial = static_cast<uint32_t>(endpoint_accounts_.size());
+    }
+    return it->second;
+}
+
 void Bus::enable_credential_stamps() {
     if (credential_stamps_) return;
     credential_stamps_ = true;

@@ -106,6 +106,9 @@ public:
     BusStats& stats() { return stats_; }
     /* What each uid's messages hold in receivers' queues (receive_quota.hpp). */
     UserAccount& user_account(uid_t uid);
+    /* The anonymous user a custom endpoint's connections are charged to;
+     * it outlives the endpoint, as charges of queued messages may. */
+    UserAccount& endpoint_account(const Endpoint& endpoint);
     /* Which fds messages may carry, and receivers' fd policies. */
     FdAdmission& fd_admission() { return fd_admission_; }
     Connection* find(uint64_t id) const;
@@ -195,6 +198,7 @@ private:
     /* One per uid that ever sent; queued messages point into it (a node
      * map: the pointers stay valid). */
     std::unordered_map<uid_t, UserAccount> user_accounts_;
+    std::unordered_map<const Endpoint*, UserAccount> endpoint_accounts_;
     std::vector<Listener> listeners_;
     /* Listeners resting after accept() ran out of file descriptors. */
     std::vector<Listener> paused_listeners_;

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/bus.hpp"
+#include "daemon/endpoint.hpp"
 #include "wire/message.hpp"
 
 namespace kdbus::daemon {
@@ -430,7 +431,8 @@ QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std
 }
 
 QuotaSender Connection::quota_sender() {
-    if (!account_) account_ = &bus_.user_account(creds_.uid);
+    if (!account_)
+        account_ = endpoint ? &bus_.endpoint_account(*endpoint->endpoint) : &bus_.user_account(creds_.uid);
     return QuotaSender::user(*account_);
 }
 
@@ -453,7 +455,8 @@ void Connection::note_refusal(Connection* sender, const QuotaSender& charge, Quo
 std::string Connection::refusal_text(const Connection& sender, const QuotaSender& charge,
                                      QuotaRefusal refusal) const {
     const auto& limits = bus_.settings().limits;
-    std::string who = "uid " + std::to_string(sender.credentials().uid);
+    std::string who = sender.endpoint ? "endpoint " + sender.endpoint->endpoint->name
+                                      : "uid " + std::to_string(sender.credentials().uid);
     std::string text = "The message to " + unique_name + " was refused: " + describe(refusal) + " (" + who +
                        " has " + std::to_string(quota_.bytes_of(charge)) + " bytes in " +
                        std::to_string(quota_.messages_of(charge)) + " messages queued for it; its queue holds " +

@@ -32,7 +32,9 @@ const char* describe(QuotaRefusal refusal) {
 }
 
 uint64_t ReceiveQuota::key_of(const QuotaSender& sender) {
-    return sender.kind == QuotaSender::Kind::user ? uint64_t(sender.account->uid) : kernel_key;
+    if (sender.kind != QuotaSender::Kind::user) return kernel_key;
+    if (sender.account->endpoint_serial) return kernel_key + sender.account->endpoint_serial;
+    return uint64_t(sender.account->uid);
 }
 
 const ReceiveQuota::Share* ReceiveQuota::find(uint64_t key) const {

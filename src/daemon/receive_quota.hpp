@@ -15,6 +15,10 @@ namespace kdbus::daemon {
  * ever sent; receivers' queues hold pointers to it. */
 struct UserAccount {
     uid_t uid = 0;
+    /* Set for the anonymous user of a custom endpoint (kdbus: all of an
+     * endpoint's connections are charged to one per-endpoint user), whose
+     * share is apart from every uid's; 0 for a real uid. */
+    uint32_t endpoint_serial = 0;
     size_t bytes = 0;
     size_t fds = 0;
 };

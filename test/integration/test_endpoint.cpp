@@ -554,3 +554,37 @@ TEST_F(JsonPolicyBus, AnInvalidPolicyIsInvalidArgs) {
 
 }  // namespace
 }  // namespace kdbusd::itest
+
+namespace kdbusd::itest {
+namespace {
+
+// kdbus charged every connection of a custom endpoint to one anonymous
+// per-endpoint user: a sandbox does not share (or eat) the quota of the
+// uid it runs as. Root floods a receiver that never reads until it is
+// refused; a sandbox of the same uid still gets its own share.
+TEST_F(Endpoints, AnEndpointIsChargedAsItsOwnUser) {
+  SdBusPeer& receiver = service({"org.example.Sink"});
+  (void)receiver;
+  SdBusPeer& flooder = on_bus();
+  SdBusPeer& sandbox = on(make_endpoint("0-app", {{"--talk=org.example.Sink"}, {}, {}}));
+  const std::string big(1 << 20, 'x');
+  std::optional<Received> refused;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    flooder.send_call("org.example.Sink", "/", "org.example.I", "Big", "s", big.c_str());
+    uint64_t probe = flooder.send_call(kDriverName, kDriverPath, kDriverInterface, "GetId");
+    for (auto& m : flooder.take_until([probe](const Received& r) { return r.reply_cookie == probe; }))
+      if (m.error_name == "org.freedesktop.DBus.Error.LimitsExceeded") refused = std::move(m);
+  }
+  ASSERT_TRUE(refused) << "the flooding uid was never refused";
+  // The driver answers a message only after routing the ones before it,
+  // so a refusal of the sandbox's call would arrive before this reply.
+  uint64_t call = sandbox.send_call("org.example.Sink", "/", "org.example.I", "Big", "s", big.c_str());
+  uint64_t probe = sandbox.send_call(kDriverName, kDriverPath, kDriverInterface, "GetId");
+  auto got = sandbox.take_until([probe](const Received& r) { return r.reply_cookie == probe; });
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().reply_cookie, probe);
+  for (const auto& m : got) EXPECT_NE(m.reply_cookie, call) << m.describe();
+}
+
+}  // namespace
+}  // namespace kdbusd::itest
