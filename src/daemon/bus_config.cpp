@@ -31,6 +31,9 @@ BusLimits to_bus_limits(const policy::Limits& l) {
     b.max_names_per_connection = sz(l.max_names_per_connection);
     b.max_match_rules_per_connection = sz(l.max_match_rules_per_connection);
     b.max_replies_per_connection = sz(l.max_replies_per_connection);
+    b.max_queued_messages_per_user = sz(l.max_queued_messages_per_user);
+    b.max_queued_unix_fds_per_user = sz(l.max_queued_unix_fds_per_user);
+    b.max_queued_bytes_per_user = sz(l.max_queued_bytes_per_user);
     b.reply_timeout = l.has_reply_timeout() ? l.reply_timeout : -1;
     return b;
 }

@@ -10,7 +10,7 @@ std::optional<LimitInfo> find_limit(std::string_view name)
 {
     /* Byte and fd quotas may exceed an int (they are longs in dbus-daemon);
      * timeouts and counts must fit in one. */
-    static constexpr std::array<std::pair<std::string_view, LimitInfo>, 21> table{{
+    static constexpr std::array<std::pair<std::string_view, LimitInfo>, 24> table{{
         {"max_incoming_bytes", {&Limits::max_incoming_bytes, false}},
         {"max_incoming_unix_fds", {&Limits::max_incoming_unix_fds, false}},
         {"max_outgoing_bytes", {&Limits::max_outgoing_bytes, false}},
@@ -28,6 +28,9 @@ std::optional<LimitInfo> find_limit(std::string_view name)
         {"max_names_per_connection", {&Limits::max_names_per_connection, true}},
         {"max_match_rules_per_connection", {&Limits::max_match_rules_per_connection, true}},
         {"max_replies_per_connection", {&Limits::max_replies_per_connection, true}},
+        {"max_queued_messages_per_user", {&Limits::max_queued_messages_per_user, true}},
+        {"max_queued_unix_fds_per_user", {&Limits::max_queued_unix_fds_per_user, true}},
+        {"max_queued_bytes_per_user", {&Limits::max_queued_bytes_per_user, false}},
         {"max_containers", {&Limits::max_containers, true}},
         {"max_containers_per_user", {&Limits::max_containers_per_user, true}},
         {"max_container_metadata_bytes", {&Limits::max_container_metadata_bytes, true}},

@@ -31,6 +31,11 @@ struct Limits {
     int64_t max_names_per_connection = 512;
     int64_t max_match_rules_per_connection = 512;
     int64_t max_replies_per_connection = 128;
+    /* kdbusd's own (kdbus's per-receiver quota, KDBUS.md "Quotas"): what
+     * one sending user may queue for one receiver, and hold on the bus. */
+    int64_t max_queued_messages_per_user = 256;
+    int64_t max_queued_unix_fds_per_user = 16;
+    int64_t max_queued_bytes_per_user = 128ll * 1024 * 1024;
     /* org.freedesktop.DBus.Containers1 (accepted, not implemented) */
     int64_t max_containers = 512;
     int64_t max_containers_per_user = 16;

@@ -102,6 +102,21 @@ TEST(ConfigElements, Limits)
     EXPECT_THROW(load("<limit name=\"auth_timeout\"></limit>"), ConfigError);
 }
 
+TEST(ConfigElements, KdbusQuotaLimits)
+{
+    const Config defaults = load("");
+    EXPECT_EQ(defaults.limits.max_queued_messages_per_user, 256) << "kdbus KDBUS_CONN_MAX_MSGS";
+    EXPECT_EQ(defaults.limits.max_queued_unix_fds_per_user, 16);
+    EXPECT_EQ(defaults.limits.max_queued_bytes_per_user, 128ll * 1024 * 1024);
+    const Config c = load(
+        "<limit name=\"max_queued_messages_per_user\">10</limit>"
+        "<limit name=\"max_queued_unix_fds_per_user\">2</limit>"
+        "<limit name=\"max_queued_bytes_per_user\">5000000000</limit>");
+    EXPECT_EQ(c.limits.max_queued_messages_per_user, 10);
+    EXPECT_EQ(c.limits.max_queued_unix_fds_per_user, 2);
+    EXPECT_EQ(c.limits.max_queued_bytes_per_user, 5000000000) << "a byte bound may exceed an int";
+}
+
 TEST(ConfigElements, ListenIsRequired)
 {
     EXPECT_THROW(load_config_string("<busconfig/>", "/t.conf"), ConfigError);
