@@ -819,7 +819,9 @@ void Bus::broadcast(const MessagePtr& m) {
         Connection* c = find(id);
         if (!c || c->monitor) continue;
         if (!m->fds.empty() && (!c->unix_fds_negotiated() || fd_admission_.refusal_for(*m, c->id, {}))) continue;
-        if (c->endpoint && !endpoint_filter::may_receive_signal(*this, *c, sender, m->header, m->body())) continue;
+        if (c->endpoint && (!endpoint_filter::may_receive_signal(*this, *c, sender, m->header, m->body()) ||
+                            !endpoint_filter::rules_match_as_seen(*this, *c, in)))
+            continue;
         if (auto denial = send_denial(sender, m, c, false)) {
             capture_error(m->sender, m->header, error::access_denied, *denial);
             continue;

@@ -85,4 +85,17 @@ bool may_receive_signal(Bus& bus, const Connection& to, const Connection* sender
     return false;
 }
 
+bool rules_match_as_seen(Bus& bus, const Connection& to, const MatchInput& in) {
+    if (!to.endpoint || !in.owns) return true;
+    const auto& owns = *in.owns;
+    std::function<bool(std::string_view, std::string_view)> owns_as_seen =
+        [&](std::string_view name, std::string_view unique) {
+            return (is_unique(name) || name == driver_name || to.endpoint->access(name) >= policy::Access::See) &&
+                   owns(name, unique);
+        };
+    MatchInput seen = in;
+    seen.owns = &owns_as_seen;
+    return bus.matches().owner_matches(to.id, seen);
+}
+
 }  // namespace kdbus::daemon::endpoint_filter

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/match_rule.hpp"
 #include "policy/endpoint_policy.hpp"
 #include "wire/message.hpp"
 
@@ -68,6 +69,12 @@ bool may_talk_to_name(const Connection& from, std::string_view name, const wire:
  * the sender); the driver's NameOwnerChanged needs SEE of the name. */
 bool may_receive_signal(Bus& bus, const Connection& to, const Connection* sender, const wire::Header& h,
                         std::span<const uint8_t> body);
+
+/* Does one of `to`'s match rules still match `in` when names `to` may not
+ * see own nothing? A sender='hidden.Name' rule must not fire for a
+ * message whose sender also owns a visible name: that would tell the
+ * sandbox who owns the hidden one. */
+bool rules_match_as_seen(Bus& bus, const Connection& to, const MatchInput& in);
 
 }  // namespace endpoint_filter
 

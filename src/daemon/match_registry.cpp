@@ -223,6 +223,15 @@ size_t MatchRegistry::count(MatchOwner owner) const {
     return it == impl_->owners.end() ? 0 : it->second.refs;
 }
 
+bool MatchRegistry::owner_matches(MatchOwner owner, const MatchInput& in) const {
+    auto it = impl_->owners.find(owner);
+    if (it == impl_->owners.end()) return false;
+    MessageArgs args(in);
+    for (const auto& [text, rule] : it->second.rules)
+        if (rule_matches(rule->rule, in, args)) return true;
+    return false;
+}
+
 std::vector<std::string> MatchRegistry::rules_of(MatchOwner owner) const {
     std::vector<std::string> out;
     auto it = impl_->owners.find(owner);

@@ -42,6 +42,10 @@ public:
      * messages that have a destination other than the rule's owner).
      */
     void collect(const MatchInput& in, bool eavesdrop_only, std::vector<MatchOwner>& out) const;
+    /* Whether one of `owner`'s rules (eavesdrop or not) matches `in`: a
+     * second look, with another idea of who owns which name, for the few
+     * receivers that need one (custom endpoints). */
+    bool owner_matches(MatchOwner owner, const MatchInput& in) const;
 
     /* Rules evaluated by collect() since construction: lets tests (and
      * stats) check that the index keeps non-candidates out. */

@@ -457,6 +457,21 @@ TEST_F(Endpoints, RemovingAnEndpointOrItsBusDisconnectsItsClients) {
   EXPECT_FALSE(std::filesystem::exists(endpoint_socket("0-again")));
 }
 
+// A sender= rule on a hidden name never fires, even for a sender the
+// sandbox may hear through another name: it would tell who owns it.
+TEST_F(Endpoints, MatchRulesOnHiddenSendersNeverFire) {
+  SdBusPeer& both = service({"org.example.Talk", kHidden});
+  SdBusPeer& sandbox = on(make_endpoint("0-app", {{"--talk=org.example.Talk"}, {}, {}}));
+  ASSERT_TRUE(sandbox.add_match("type='signal',sender='org.example.Hidden'").ok());
+  ASSERT_TRUE(sandbox.add_match("type='signal',sender='org.example.Talk',member='Marker'").ok());
+  both.emit(nullptr, "/org/example", "org.example.Sig", "ViaHiddenRule");
+  both.emit(nullptr, "/org/example", "org.example.Sig", "Marker");
+  auto got = sandbox.take_until(is_signal("org.example.Sig", "Marker"));
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().member, "Marker");
+  for (const auto& m : got) EXPECT_NE(m.member, "ViaHiddenRule");
+}
+
 // NAMES metadata through an endpoint lists only names the receiver may
 // see (a raw reader: client libraries drop field 128).
 TEST_F(Endpoints, NamesMetadataLeavesHiddenNamesOut) {
