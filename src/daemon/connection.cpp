@@ -13,6 +13,7 @@
 
 #include "daemon/bus.hpp"
 #include "daemon/endpoint.hpp"
+#include "daemon/fd_admission.hpp"
 #include "wire/message.hpp"
 
 namespace kdbus::daemon {
@@ -410,6 +411,16 @@ std::string process_comm(pid_t pid) {
 
 }  // namespace
 
+namespace {
+
+/* The fds a message counts in the per-receiver quota: sealed memfds are
+ * payload there, not fds (kdbus; fd_admission.hpp took the census). */
+size_t quota_fds(const BusMessage& m) {
+    return m.in_flight_fds ? m.in_flight_fds->census.counted_as_fds() : m.fds.size();
+}
+
+}  // namespace
+
 QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std::vector<uint8_t> own_header) {
     if (state_ == State::closed) return QuotaRefusal::queue_full;
     const auto& limits = bus_.settings().limits;
@@ -420,9 +431,10 @@ QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std
     // limit, so one message may overshoot it by at most its own size.
     if (queued_bytes_ >= limits.max_outgoing_bytes) return QuotaRefusal::queue_full;
     if (fds && queued_fds_ + fds > limits.max_outgoing_unix_fds) return QuotaRefusal::queue_fds;
-    if (auto refusal = quota_.admit(charge_to, size, fds, quota_limits(limits)); refusal != QuotaRefusal::none)
+    if (auto refusal = quota_.admit(charge_to, size, quota_fds(*m), quota_limits(limits));
+        refusal != QuotaRefusal::none)
         return refusal;
-    quota_.charge(charge_to, size, fds);
+    quota_.charge(charge_to, size, quota_fds(*m));
     out_.push_back(std::move(entry));
     queued_bytes_ += size;
     queued_fds_ += fds;
@@ -558,7 +570,7 @@ void Connection::pop_written() {
     auto& e = out_.front();
     queued_bytes_ -= e.size();
     queued_fds_ -= e.message->fds.size();
-    quota_.release(e.charged_to, e.size(), e.message->fds.size());
+    quota_.release(e.charged_to, e.size(), quota_fds(*e.message));
     out_.pop_front();
     out_offset_ = 0;
     if (out_.empty()) {
@@ -597,7 +609,7 @@ void Connection::close(const char* reason) {
     socket_.close(ec);
     while (!out_.empty()) {
         auto& e = out_.front();
-        quota_.release(e.charged_to, e.size(), e.message->fds.size());
+        quota_.release(e.charged_to, e.size(), quota_fds(*e.message));
         out_.pop_front();
     }
     in_fds_.clear();

@@ -282,8 +282,7 @@ TEST(MemfdLimits, SeventeenSealedMemfdsInOneMessageExceedKdbusLimit) {
   EXPECT_EQ(r.error_name, "org.freedesktop.DBus.Error.LimitsExceeded");
   EXPECT_THAT(r.error_message, HasSubstr("carries 17 sealed memfds; at most 16 are allowed per message"));
 
-  // 16 memfds: within the cap. (With plain fds beside them the receiver's
-  // per-sender share of 16 fds, receive_quota, still counts every fd.)
+  // 16 memfds: within the cap.
   fds.pop_back();
   uint64_t cookie = client.send_message(blob_call(client, fds));
   auto call = service.wait_for(is_method_call("Put"));
@@ -390,6 +389,34 @@ TEST(MemfdLimits, FdsInFlightPerSendingUserAreBounded) {
   ASSERT_TRUE(sixth.call_driver("GetId").ok());
   for (const auto& m : sixth.inbox())
     EXPECT_NE(m.reply_cookie, cookie) << "refused again after fds were released: " << m.describe();
+}
+
+// In a receiver's per-sender quota (16 fds per sending user) sealed
+// memfds are payload, not fds: two messages of 16 memfds each both queue
+// for a receiver that is not reading.
+TEST(MemfdLimits, SealedMemfdsAreNotFdsInTheReceiversQuota) {
+  BusDaemon bus;
+  SdBusPeer sink(bus.address());
+  ASSERT_EQ(sink.request_name(kService).u32(), 1u);
+  SdBusPeer filler(bus.address());
+  clog(filler, kService);
+  SdBusPeer client(bus.address());
+  std::vector<Fd> blobs;
+  std::vector<uint64_t> cookies;
+  for (int call = 0; call < 2; ++call) {
+    std::vector<int> fds;
+    for (int i = 0; i < 16; ++i) {
+      blobs.push_back(make_memfd("blob", kAllSeals));
+      fds.push_back(blobs.back().get());
+    }
+    cookies.push_back(client.send_message(blob_call(client, fds)));
+  }
+  // The bus has routed both once it answers this.
+  ASSERT_TRUE(client.call_driver("GetId").ok());
+  for (const auto& m : client.inbox())
+    for (uint64_t c : cookies) EXPECT_NE(m.reply_cookie, c) << "refused: " << m.describe();
+  ASSERT_TRUE(sink.wait_for(is_method_call("Put")));
+  ASSERT_TRUE(sink.wait_for(is_method_call("Put")));
 }
 
 }  // namespace
