@@ -668,7 +668,11 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     }
 
     Connection* dest = resolve(h.destination);
-    if (from.endpoint && !endpoint_filter::sees(*this, from, h.destination)) {
+    // A reply on a live slot goes back to whoever called, seen or not
+    // (kdbus: replies skip TALK and need only the slot).
+    bool answers_call = (h.type == wire::MessageType::method_return || h.type == wire::MessageType::error) &&
+                        dest && replies_.contains(dest->id, h.reply_serial, from.id);
+    if (from.endpoint && !answers_call && !endpoint_filter::sees(*this, from, h.destination)) {
         route_to_hidden(from, m);
         return;
     }

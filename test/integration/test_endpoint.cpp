@@ -349,6 +349,23 @@ TEST_F(Endpoints, SeeIsNotTalkAndTalkPassesWithRealCredentials) {
   EXPECT_EQ(reply->type, SD_BUS_MESSAGE_METHOD_RETURN);
 }
 
+// A service the sandbox may not see may still call it, and gets the
+// sandbox's reply (kdbus: a reply needs only its slot).
+TEST_F(Endpoints, HiddenCallersGetTheSandboxesReplies) {
+  SdBusPeer& hidden = service({kHidden});
+  SdBusPeer& sandbox = on(make_endpoint("0-app", {{"--own=org.example.App"}, {}, {}}));
+  ASSERT_EQ(sandbox.request_name("org.example.App").u32(), 1u);
+  uint64_t cookie = hidden.send_call("org.example.App", "/", "org.example.I", "M");
+  auto call = sandbox.wait_for(is_method_call("M"));
+  ASSERT_TRUE(call);
+  sandbox.reply(*call, "s", "answer");
+  auto reply = hidden.wait_reply(cookie);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, SD_BUS_MESSAGE_METHOD_RETURN) << reply->describe();
+  // The caller stays hidden otherwise.
+  EXPECT_FALSE(sandbox.call_driver("GetConnectionUnixUser", "s", call->sender.c_str()).ok());
+}
+
 TEST_F(Endpoints, CallRulesFilterByMethodAndPath) {
   SdBusPeer& notifications = service({"org.freedesktop.Notifications"});
   SdBusPeer& sandbox = on(make_endpoint(
