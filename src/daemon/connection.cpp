@@ -118,7 +118,7 @@ void Connection::on_readable() {
         // What the last wake-up left for later comes first, in order.
         yielded_ = false;
         size_t have = partial_.size();
-        std::memcpy(buffer.data(), partial_.data(), have);
+        if (have) std::memcpy(buffer.data(), partial_.data(), have);  // partial_.data() may be null when empty
         if (!dispatch(buffer, have)) return;
     }
 
