@@ -54,7 +54,7 @@ public:
         return b;
     }
     void give(void* p) {
-        if (!KDBUSD_MESSAGE_POOL || count_ >= max_free) return ::operator delete(p, block_size);
+        if (!KDBUSD_MESSAGE_POOL || count_ >= max_free) return ::operator delete(p);  // unsized: clang does not enable sized deallocation by default
         free_ = new (p) Block{free_};
         ++count_;
     }
@@ -163,7 +163,7 @@ inline void* BusMessage::operator new(size_t size) {
 }
 inline void BusMessage::operator delete(void* p, size_t size) {
     if (size == sizeof(BusMessage)) detail::message_pool.give(p);
-    else ::operator delete(p, size);
+    else ::operator delete(p);
 }
 
 using MessagePtr = boost::intrusive_ptr<BusMessage>;
