@@ -9,8 +9,7 @@ namespace kdbus::daemon {
 
 namespace {
 
-/* dbus-daemon DBUS_MAXIMUM_MATCH_RULE_LENGTH and ..._ARG_NUMBER. */
-constexpr size_t max_rule_length = 1024;
+/* dbus-daemon's DBUS_MAXIMUM_MATCH_RULE_ARG_NUMBER. */
 constexpr unsigned max_arg_index = 63;
 
 /* dbus-daemon's ISWHITE (bus/signals.c). */
@@ -244,9 +243,9 @@ std::optional<MatchRule> MatchRule::parse(std::string_view text, std::string* er
     std::string scratch;
     if (error == nullptr)
         error = &scratch;
-    if (text.size() > max_rule_length) {
+    if (text.size() > MatchRule::max_text_length) {
         *error = "Match rule text is " + std::to_string(text.size()) + " bytes, maximum is " +
-                 std::to_string(max_rule_length);
+                 std::to_string(MatchRule::max_text_length);
         return std::nullopt;
     }
     std::vector<Token> tokens;

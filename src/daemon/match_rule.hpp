@@ -34,6 +34,11 @@ struct MatchRule {
     std::vector<ArgCondition> args;  // sorted by index, one per index
     bool eavesdrop = false;
 
+    /* dbus-daemon's DBUS_MAXIMUM_MATCH_RULE_LENGTH: parse() refuses longer
+     * text. A canonical form can be longer than the text it came from
+     * (escaping a quote takes four bytes, '\'', where \' took two). */
+    static constexpr size_t max_text_length = 1024;
+
     /* Parses the textual form, with quoting and escaping as the
      * specification gives it; validates every value (names, paths, arg
      * indexes, no duplicate keys). nullopt + *error on failure (the driver
