@@ -90,6 +90,17 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       read_buffer_(read_buffer_size),
       reply_timer_(io) {
     owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
+    // Names are charged to their owner's user however they change hands.
+    // A connection that is leaving is no longer found here: it gives back
+    // everything at once (on_connection_closed).
+    names_.on_holding_changed = [this](OwnerId id, int delta) {
+        Connection* c = find(id);
+        if (!c) return;
+        if (delta > 0)
+            c->hold(UserResource::names);
+        else
+            c->give_back(UserResource::names, static_cast<size_t>(-delta));
+    };
     configure_activation();
 }
 
@@ -210,6 +221,10 @@ bool Bus::connection_can_authenticate(const PeerCredentials&) const { return tru
 
 void Bus::set_settings(BusSettings settings) {
     settings_ = std::move(settings);
+    // New limits apply from now on; what a user holds beyond them stays
+    // until it is given back.
+    for (auto& [uid, account] : user_accounts_) account.limits = settings_.limits.for_user(uid);
+    for (auto& [endpoint, account] : endpoint_accounts_) account.limits = settings_.limits.per_user;
     for (auto& [id, c] : by_id_) compile_policy(*c);
     configure_activation();
 }
@@ -298,16 +313,34 @@ void Bus::on_authenticated(Connection& c) {
     }
 }
 
-std::optional<std::string> Bus::connection_limit_reached(const Connection& c) const {
+std::optional<std::string> Bus::connection_limit_reached(Connection& c) {
     // Checked at Hello, as dbus-daemon does (bus_connections_check_limits):
     // the caller gets LimitsExceeded and may try again later.
     if (by_id_.size() >= settings_.limits.max_completed_connections)
         return "The maximum number of active connections has been reached";
-    auto it = connections_per_uid_.find(c.credentials().uid);
-    if (it != connections_per_uid_.end() && it->second >= settings_.limits.max_connections_per_user)
+    if (auto text = user_limit_reached(c, UserResource::connections))
+        // dbus-daemon's words first: clients and its tests look for them.
         return "The maximum number of active connections for UID " + std::to_string(c.credentials().uid) +
-               " has been reached";
+               " has been reached: " + *text;
     return std::nullopt;
+}
+
+std::optional<std::string> Bus::user_limit_reached(Connection& c, UserResource r) {
+    UserAccount& a = c.account();
+    if (!a.full(r)) return std::nullopt;
+    ++stats_.user_limit_refusals;
+    std::string who = c.endpoint ? "the users of custom endpoint " + c.endpoint->endpoint->name
+                                 : "UID " + std::to_string(a.uid);
+    std::string text = who + " holds " + std::to_string(a.held(r)) + " " + held_noun(r) + " on this bus, its limit (" +
+                       limit_name(r) + "=" + std::to_string(a.limit(r)) + ")";
+    // Once per episode: until the user gives one back.
+    const auto bit = static_cast<uint8_t>(1u << static_cast<unsigned>(r));
+    if (!(a.refusing & bit)) {
+        a.refusing |= bit;
+        spdlog::warn("{} (uid {}, pid {}, comm {}) refused: {}", c.unique_name.empty() ? "(no name yet)" : c.unique_name,
+                     c.credentials().uid, c.credentials().pid, c.comm(), text);
+    }
+    return text;
 }
 
 void Bus::register_connection(Connection& c) {
@@ -317,7 +350,7 @@ void Bus::register_connection(Connection& c) {
     c.unique_name = ":1." + std::to_string(c.id);
     c.activate();
     pin_hello_identity(c);
-    ++connections_per_uid_[c.credentials().uid];
+    c.hold(UserResource::connections);
     by_id_.emplace(c.id, it->second);
     unregistered_.erase(it);
 }
@@ -363,15 +396,16 @@ void Bus::on_connection_closed(Connection& c) {
     keep = it->second;
     by_id_.erase(it);
     fd_admission_.forget(c.id);
-    if (auto u = connections_per_uid_.find(c.credentials().uid); u != connections_per_uid_.end() && --u->second == 0)
-        connections_per_uid_.erase(u);
+    // Its connection, names, rules and calls: what follows no longer
+    // finds it to charge.
+    c.give_back_all();
 
     // Callers waiting on this connection get NoReply at once; calls it
     // made are forgotten (dbus-daemon: "Message recipient disconnected").
     for (const auto& slot : replies_.remove_connection(c.id)) {
         if (slot.callee == c.id) {
             if (Connection* caller = find(slot.caller)) {
-                caller->pending_replies--;
+                caller->give_back(UserResource::replies);
                 wire::Header fake;
                 fake.serial = slot.serial;
                 send_error(*caller, fake, error::no_reply,
@@ -399,6 +433,7 @@ void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {
     std::vector<NameChange> changes;
     names_.release_all(c.id, changes);
     matches_.remove_all(c.id);
+    c.give_back(UserResource::match_rules, c.holding(UserResource::match_rules));
     announce(changes);
     {
         wire::MessageBuilder b(wire::MessageType::signal);
@@ -504,9 +539,12 @@ QuotaRefusal Bus::enqueue_to(Connection& to, const MessagePtr& m, QuotaSender ch
 }
 
 UserAccount& Bus::user_account(uid_t uid) {
-    auto& account = user_accounts_[uid];
-    account.uid = uid;
-    return account;
+    auto [it, fresh] = user_accounts_.try_emplace(uid);
+    if (fresh) {
+        it->second.uid = uid;
+        it->second.limits = settings_.limits.for_user(uid);
+    }
+    return it->second;
 }
 
 UserAccount& Bus::endpoint_account(const Endpoint& endpoint) {
@@ -514,6 +552,7 @@ UserAccount& Bus::endpoint_account(const Endpoint& endpoint) {
     if (fresh) {
         it->second.uid = endpoint.owner;
         it->second.endpoint_serial = static_cast<uint32_t>(endpoint_accounts_.size());
+        it->second.limits = settings_.limits.per_user;
     }
     return it->second;
 }
@@ -759,7 +798,7 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
             return;
         }
         replies_.take(dest->id, h.reply_serial, from.id);
-        dest->pending_replies--;
+        dest->give_back(UserResource::replies);
     }
     if (!m->fds.empty() && !dest->unix_fds_negotiated()) {
         send_error(from, h, error::not_supported,
@@ -779,9 +818,13 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         return;
     }
     if (h.expects_reply()) {
-        if (from.pending_replies >= settings_.limits.max_replies_per_connection) {
+        if (from.holding(UserResource::replies) >= settings_.limits.max_replies_per_connection) {
             send_error(from, h, error::limits_exceeded,
                        "The maximum number of pending replies per connection has been reached");
+            return;
+        }
+        if (auto text = user_limit_reached(from, UserResource::replies)) {
+            send_error(from, h, error::limits_exceeded, "The call cannot await a reply: " + *text);
             return;
         }
         uint64_t deadline = 0;
@@ -790,7 +833,7 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
             arm_reply_timer(deadline);
         }
         replies_.add(from.id, h.serial, dest->id, deadline);
-        from.pending_replies++;
+        from.hold(UserResource::replies);
     }
     QuotaSender charge_to = from.quota_sender();
     if (auto refusal = enqueue_to(*dest, m, charge_to); refusal != QuotaRefusal::none) {
@@ -801,9 +844,18 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         dest->note_refusal(&from, charge_to, refusal);
         if (h.expects_reply()) {
             replies_.take(from.id, h.serial, dest->id);
-            from.pending_replies--;
+            from.give_back(UserResource::replies);
             ++stats_.quota_refusals;
             send_error(from, h, error::limits_exceeded, dest->refusal_text(from, charge_to, refusal));
+        } else if (is_reply) {
+            // The call has no other answer coming: rather than wait for a
+            // reply that is gone, the caller gets the refusal as the bus's
+            // answer to its call (its own half of the queue).
+            ++stats_.quota_drops;
+            wire::Header call;
+            call.serial = h.reply_serial;
+            send_error(*dest, call, error::limits_exceeded,
+                       "The reply from " + from.unique_name + " was dropped: " + dest->refusal_text(from, charge_to, refusal));
         } else {
             ++stats_.quota_drops;
             dest->count_lost_message();
@@ -889,7 +941,7 @@ void Bus::on_reply_timer() {
     reply_timer_deadline_ = 0;
     for (const auto& slot : replies_.expire(now_ms())) {
         if (Connection* caller = find(slot.caller)) {
-            caller->pending_replies--;
+            caller->give_back(UserResource::replies);
             wire::Header call;
             call.serial = slot.serial;
             send_error(*caller, call, error::no_reply,

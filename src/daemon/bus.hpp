@@ -37,6 +37,9 @@ struct BusStats {
      * (broadcasts, signals, replies; told with MessagesLost). */
     uint64_t quota_refusals = 0;
     uint64_t quota_drops = 0;
+    /* LimitsExceeded for a user's connections, names, match rules or
+     * pending replies (user_account.hpp). */
+    uint64_t user_limit_refusals = 0;
 };
 
 class Bus {
@@ -117,7 +120,10 @@ public:
     const std::unordered_map<uint64_t, ConnectionPtr>& connections() const { return by_id_; }
 
     /* The LimitsExceeded text if `c` may not get a unique name now. */
-    std::optional<std::string> connection_limit_reached(const Connection& c) const;
+    std::optional<std::string> connection_limit_reached(Connection& c);
+    /* The LimitsExceeded text if `c`'s user holds all the `r` it may; the
+     * refusal is counted, and logged once per episode. */
+    std::optional<std::string> user_limit_reached(Connection& c, UserResource r);
     /* Assigns the unique name; called by the driver's Hello. */
     void register_connection(Connection& c);
     /* Turns `c` into a monitor with the given rules (empty: everything). */
@@ -193,8 +199,6 @@ private:
     bool credential_stamps_ = false;
     std::unordered_map<uint64_t, ConnectionPtr> by_id_;
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
-    /* Connections with a unique name, per uid (max_connections_per_user). */
-    std::unordered_map<uid_t, size_t> connections_per_uid_;
     /* One per uid that ever sent; queued messages point into it (a node
      * map: the pointers stay valid). */
     std::unordered_map<uid_t, UserAccount> user_accounts_;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -12,29 +14,55 @@ namespace kdbus::daemon {
 
 namespace {
 
+size_t to_size(int64_t v) { return v < 0 ? size_t(0) : static_cast<size_t>(v); }
+
+/* One uid's limits from the configuration's per-user values; an unset
+ * (-1) count of names, rules or replies is the default, raised to the
+ * per-connection limit so that one connection can always use all of its
+ * own (session.conf's 50000 rules per connection stay usable). */
+UserLimits user_limits(const policy::Limits& l) {
+    UserLimits u;
+    auto at_least_per_connection = [](int64_t per_user, int64_t per_connection, size_t fallback) {
+        return per_user >= 0 ? to_size(per_user) : std::max(fallback, to_size(per_connection));
+    };
+    u.connections = to_size(l.max_connections_per_user);
+    u.names = at_least_per_connection(l.max_names_per_user, l.max_names_per_connection, u.names);
+    u.match_rules =
+        at_least_per_connection(l.max_match_rules_per_user, l.max_match_rules_per_connection, u.match_rules);
+    u.replies = at_least_per_connection(l.max_replies_per_user, l.max_replies_per_connection, u.replies);
+    u.queued_messages = to_size(l.max_queued_messages_per_user);
+    u.queued_unix_fds = to_size(l.max_queued_unix_fds_per_user);
+    u.queued_bytes = to_size(l.max_queued_bytes_per_user);
+    return u;
+}
+
 BusLimits to_bus_limits(const policy::Limits& l) {
-    auto sz = [](int64_t v) { return v < 0 ? size_t(0) : static_cast<size_t>(v); };
     BusLimits b;
-    b.max_incoming_bytes = sz(l.max_incoming_bytes);
-    b.max_incoming_unix_fds = sz(l.max_incoming_unix_fds);
-    b.max_outgoing_bytes = sz(l.max_outgoing_bytes);
-    b.max_outgoing_unix_fds = sz(l.max_outgoing_unix_fds);
-    b.max_message_size = sz(l.max_message_size);
-    b.max_message_unix_fds = sz(l.max_message_unix_fds);
+    b.max_incoming_bytes = to_size(l.max_incoming_bytes);
+    b.max_incoming_unix_fds = to_size(l.max_incoming_unix_fds);
+    b.max_outgoing_bytes = to_size(l.max_outgoing_bytes);
+    b.max_outgoing_unix_fds = to_size(l.max_outgoing_unix_fds);
+    b.max_message_size = to_size(l.max_message_size);
+    b.max_message_unix_fds = to_size(l.max_message_unix_fds);
     b.service_start_timeout = l.service_start_timeout;
     b.auth_timeout = l.auth_timeout;
     b.pending_fd_timeout = l.pending_fd_timeout;
-    b.max_completed_connections = sz(l.max_completed_connections);
-    b.max_incomplete_connections = sz(l.max_incomplete_connections);
-    b.max_connections_per_user = sz(l.max_connections_per_user);
-    b.max_pending_service_starts = sz(l.max_pending_service_starts);
-    b.max_names_per_connection = sz(l.max_names_per_connection);
-    b.max_match_rules_per_connection = sz(l.max_match_rules_per_connection);
-    b.max_replies_per_connection = sz(l.max_replies_per_connection);
-    b.max_queued_messages_per_user = sz(l.max_queued_messages_per_user);
-    b.max_queued_unix_fds_per_user = sz(l.max_queued_unix_fds_per_user);
-    b.max_queued_bytes_per_user = sz(l.max_queued_bytes_per_user);
+    b.max_completed_connections = to_size(l.max_completed_connections);
+    b.max_incomplete_connections = to_size(l.max_incomplete_connections);
+    b.max_pending_service_starts = to_size(l.max_pending_service_starts);
+    b.max_names_per_connection = to_size(l.max_names_per_connection);
+    b.max_match_rules_per_connection = to_size(l.max_match_rules_per_connection);
+    b.max_replies_per_connection = to_size(l.max_replies_per_connection);
     b.reply_timeout = l.has_reply_timeout() ? l.reply_timeout : -1;
+    b.per_user = user_limits(l);
+    // A uid's own values start from everyone's and override them one by
+    // one, wherever in the configuration they appeared.
+    std::map<uid_t, policy::Limits> own;
+    for (const auto& u : l.per_uid) {
+        auto [it, fresh] = own.try_emplace(u.uid, l);
+        it->second.*(u.field) = u.value;
+    }
+    for (const auto& [uid, limits] : own) b.per_uid.emplace(uid, user_limits(limits));
     return b;
 }
 

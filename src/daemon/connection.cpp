@@ -229,7 +229,8 @@ bool Connection::backlogged() const {
     // calls without ever reading makes the bus hold at most this much for
     // it, on a session bus with max_outgoing_bytes of 10^9 too.
     const auto& limits = bus_.settings().limits;
-    return !out_.empty() && queued_bytes_ >= std::min(limits.max_outgoing_bytes, limits.max_queued_bytes_per_user);
+    const size_t own_bound = account_ ? account_->limits.queued_bytes : limits.per_user.queued_bytes;
+    return !out_.empty() && queued_bytes_ >= std::min(limits.max_outgoing_bytes, own_bound);
 }
 
 bool Connection::read_budget_spent() const {
@@ -395,9 +396,8 @@ void Connection::enable_credential_stamps() {
 
 namespace {
 
-QuotaLimits quota_limits(const BusLimits& l) {
-    return {l.max_outgoing_bytes, l.max_queued_messages_per_user, l.max_queued_unix_fds_per_user,
-            l.max_queued_bytes_per_user};
+QuotaLimits quota_limits(const BusLimits& l, uid_t receiver) {
+    return {l.max_outgoing_bytes, receiver, &l.per_user};
 }
 
 /* /proc/PID/comm, for a log line once per refusal episode. */
@@ -431,15 +431,7 @@ QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std
     // limit, so one message may overshoot it by at most its own size.
     if (queued_bytes_ >= limits.max_outgoing_bytes) return QuotaRefusal::queue_full;
     if (fds && queued_fds_ + fds > limits.max_outgoing_unix_fds) return QuotaRefusal::queue_fds;
-    QuotaLimits quota = quota_limits(limits);
-    // kdbus's 256-message cap guards a receiver against other users. Peers
-    // of one user pipeline thousands of calls to each other (dbus-daemon,
-    // which has no such cap, tests exactly that in /echo/session), so
-    // between connections of one uid only the byte bounds apply.
-    if (charge_to.kind == QuotaSender::Kind::user && !charge_to.account->endpoint_serial &&
-        charge_to.account->uid == creds_.uid)
-        quota.messages_per_user = SIZE_MAX;
-    if (auto refusal = quota_.admit(charge_to, size, quota_fds(*m), quota);
+    if (auto refusal = quota_.admit(charge_to, size, quota_fds(*m), quota_limits(limits, creds_.uid));
         refusal != QuotaRefusal::none)
         return refusal;
     quota_.charge(charge_to, size, quota_fds(*m));
@@ -450,11 +442,31 @@ QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std
     return QuotaRefusal::none;
 }
 
-QuotaSender Connection::quota_sender() {
+UserAccount& Connection::account() {
     if (!account_)
         account_ = endpoint ? &bus_.endpoint_account(*endpoint->endpoint) : &bus_.user_account(creds_.uid);
-    return QuotaSender::user(*account_);
+    return *account_;
 }
+
+void Connection::hold(UserResource r) {
+    ++held_[static_cast<size_t>(r)];
+    ++account().held(r);
+}
+
+void Connection::give_back(UserResource r, size_t n) {
+    if (n == 0) return;
+    held_[static_cast<size_t>(r)] -= n;
+    UserAccount& a = account();
+    a.held(r) -= n;
+    a.refusing &= static_cast<uint8_t>(~(1u << static_cast<unsigned>(r)));
+}
+
+void Connection::give_back_all() {
+    for (auto r : {UserResource::connections, UserResource::names, UserResource::match_rules, UserResource::replies})
+        give_back(r, holding(r));
+}
+
+std::string Connection::comm() const { return process_comm(creds_.pid); }
 
 void Connection::note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal) {
     // Once per episode (until this sender's share of the queue, or the
@@ -484,14 +496,14 @@ std::string Connection::refusal_text(const Connection& sender, const QuotaSender
                        " bytes";
     if (charge.kind == QuotaSender::Kind::user)
         text += ", and " + who + " holds " + std::to_string(charge.account->bytes) + " of " +
-                std::to_string(limits.max_queued_bytes_per_user) + " bytes on the bus";
+                std::to_string(charge.account->limits.queued_bytes) + " bytes on the bus";
     return text + ")";
 }
 
 void Connection::report_lost_messages() {
     if (lost_messages_ == 0 || state_ != State::active) return;
     constexpr size_t about_its_size = 160;  // no message built while there is surely no room
-    if (quota_.admit(QuotaSender::kernel(), about_its_size, 0, quota_limits(bus_.settings().limits)) !=
+    if (quota_.admit(QuotaSender::kernel(), about_its_size, 0, quota_limits(bus_.settings().limits, creds_.uid)) !=
         QuotaRefusal::none)
         return;
     // The bus's own signal, in the bus's share of the queue: if that share

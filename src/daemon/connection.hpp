@@ -62,8 +62,23 @@ public:
      */
     QuotaRefusal enqueue(const MessagePtr& message, QuotaSender charge_to = QuotaSender::owner(),
                          std::vector<uint8_t> own_header = {});
-    /* This connection as a sender: its uid's account. */
-    QuotaSender quota_sender();
+    /* This connection's user: its uid's account, or its custom endpoint's
+     * anonymous user (kdbus). Everything it makes the bus hold is charged
+     * there. */
+    UserAccount& account();
+    /* This connection as a sender. */
+    QuotaSender quota_sender() { return QuotaSender::user(account()); }
+    /* How many of `r` this connection holds (its share of its account's). */
+    size_t holding(UserResource r) const { return held_[static_cast<size_t>(r)]; }
+    /* Charges one more `r` to this connection and its account. */
+    void hold(UserResource r);
+    /* Gives `n` of `r` back; a refusal episode of the account ends. */
+    void give_back(UserResource r, size_t n = 1);
+    /* Gives back everything it still holds: it is leaving the bus. */
+    void give_back_all();
+    /* The command name of the peer's process (/proc/PID/comm), "?" if
+     * unknown: for logs of refusals. */
+    std::string comm() const;
     /* A message for this connection was refused under `refusal`: logs the
      * first refusal of an episode, with the sender's unique name, uid, pid
      * and comm (`sender` nullptr: the bus's own message). */
@@ -122,8 +137,6 @@ public:
     metadata::Pidfd writer_pidfd;
     pid_t writer_pid = 0;
     std::string description;
-    /* Pending method calls this connection made that await a reply. */
-    unsigned pending_replies = 0;
     /* Set while the connection is on the bus's list of queues to write
      * at the end of this loop iteration. */
     bool flush_scheduled = false;
@@ -208,7 +221,8 @@ private:
     size_t queued_bytes_ = 0;
     size_t queued_fds_ = 0;
     ReceiveQuota quota_;
-    UserAccount* account_ = nullptr;  // this connection as a sender
+    UserAccount* account_ = nullptr;      // set by account()
+    std::array<size_t, 4> held_{};        // per UserResource
     size_t lost_messages_ = 0;        // not yet reported with MessagesLost
     bool write_armed_ = false;
     bool read_armed_ = false;

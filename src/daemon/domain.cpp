@@ -331,7 +331,7 @@ void Domain::control_get_stats(Connection&, const wire::Header&, wire::Reader& a
         return;
     }
     uint64_t connections = 0, names = 0, matches = 0, routed = 0, dropped = 0, broadcasts = 0;
-    uint64_t quota_refusals = 0, quota_drops = 0;
+    uint64_t quota_refusals = 0, quota_drops = 0, user_limit_refusals = 0;
     for (const BusEntry* e : selected) {
         connections += e->bus->connections().size();
         names += e->bus->names().names().size();
@@ -340,6 +340,7 @@ void Domain::control_get_stats(Connection&, const wire::Header&, wire::Reader& a
         dropped += e->bus->stats().deliveries_dropped;
         quota_refusals += e->bus->stats().quota_refusals;
         quota_drops += e->bus->stats().quota_drops;
+        user_limit_refusals += e->bus->stats().user_limit_refusals;
         broadcasts += e->bus->stats().broadcasts;
     }
     auto& w = r.body("a{sv}");
@@ -359,6 +360,7 @@ void Domain::control_get_stats(Connection&, const wire::Header&, wire::Reader& a
     put("DeliveriesDropped", dropped);
     put("QuotaRefusals", quota_refusals);
     put("QuotaDrops", quota_drops);
+    put("UserLimitRefusals", user_limit_refusals);
     w.end_array(t);
 }
 

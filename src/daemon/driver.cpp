@@ -359,6 +359,13 @@ void Driver::request_name(Connection& c, const wire::Header&, wire::Reader& args
                    std::to_string(bus_.settings().limits.max_names_per_connection) + ")");
         return;
     }
+    if (!names.is_owner_or_queued(name, c.id)) {
+        if (auto text = bus_.user_limit_reached(c, UserResource::names)) {
+            r.fail(error::limits_exceeded, "Connection \"" + c.unique_name + "\" is not allowed to own more services: " +
+                                               *text);
+            return;
+        }
+    }
     auto changes = std::make_shared<std::vector<NameChange>>();
     auto result = names.request(name, c.id, flags, *changes);
     r.body("u").put_u32(static_cast<uint32_t>(result));
@@ -610,7 +617,13 @@ void Driver::add_match(Connection& c, const wire::Header&, wire::Reader& args, R
                    std::to_string(bus_.settings().limits.max_match_rules_per_connection) + ")");
         return;
     }
+    if (auto text = bus_.user_limit_reached(c, UserResource::match_rules)) {
+        r.fail(error::limits_exceeded,
+               "Connection \"" + c.unique_name + "\" is not allowed to add more match rules: " + *text);
+        return;
+    }
     bus_.matches().add(c.id, *rule);
+    c.hold(UserResource::match_rules);
 }
 
 void Driver::remove_match(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
@@ -622,8 +635,11 @@ void Driver::remove_match(Connection& c, const wire::Header&, wire::Reader& args
         r.fail(error::match_rule_invalid, err);
         return;
     }
-    if (!bus_.matches().remove(c.id, *rule))
+    if (!bus_.matches().remove(c.id, *rule)) {
         r.fail(error::match_rule_not_found, "The given match rule wasn't found and can't be removed");
+        return;
+    }
+    c.give_back(UserResource::match_rules);
 }
 
 void Driver::get_id(Connection&, const wire::Header&, wire::Reader&, Reply& r) {
@@ -763,6 +779,7 @@ void Driver::get_stats(Connection&, const wire::Header&, wire::Reader&, Reply& r
     // kdbusd: per-receiver accounting (receive_quota.hpp); `kdbusctl stats` shows them.
     put_dict_u32(w, "QuotaRefusals", static_cast<uint32_t>(bus_.stats().quota_refusals));
     put_dict_u32(w, "QuotaDrops", static_cast<uint32_t>(bus_.stats().quota_drops));
+    put_dict_u32(w, "UserLimitRefusals", static_cast<uint32_t>(bus_.stats().user_limit_refusals));
     w.end_array(t);
 }
 

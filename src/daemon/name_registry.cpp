@@ -45,6 +45,9 @@ struct NameRegistry::Impl {
     std::unordered_map<std::string, Entry, NameHash, std::equal_to<>> names;
     std::unordered_map<OwnerId, std::map<uint64_t, Entry*>> memberships;
     uint64_t next_seq = 1;
+    const std::function<void(OwnerId, int)>& on_holding_changed;
+
+    explicit Impl(const std::function<void(OwnerId, int)>& observer) : on_holding_changed(observer) {}
 
     Entry* lookup(std::string_view name) {
         auto it = names.find(name);
@@ -64,6 +67,7 @@ struct NameRegistry::Impl {
         Owner o{id, false, false, next_seq++};
         set_flags(o, flags);
         memberships[id].emplace(o.seq, &e);
+        if (on_holding_changed) on_holding_changed(id, +1);
         return o;
     }
 
@@ -71,7 +75,7 @@ struct NameRegistry::Impl {
         auto it = memberships.find(id);
         if (it == memberships.end())
             return;
-        it->second.erase(seq);
+        if (it->second.erase(seq) && on_holding_changed) on_holding_changed(id, -1);
         if (it->second.empty())
             memberships.erase(it);
     }
@@ -92,7 +96,7 @@ struct NameRegistry::Impl {
     }
 };
 
-NameRegistry::NameRegistry() : impl_(std::make_unique<Impl>()) {}
+NameRegistry::NameRegistry() : impl_(std::make_unique<Impl>(on_holding_changed)) {}
 NameRegistry::~NameRegistry() = default;
 
 /*
@@ -186,6 +190,7 @@ void NameRegistry::release_all(OwnerId owner, std::vector<NameChange>& changes) 
         const size_t index = static_cast<size_t>(pos - e->owners.begin());
         d.remove_owner(*e, index, changes);  // unlink() finds nothing left: fine
     }
+    if (on_holding_changed) on_holding_changed(owner, -static_cast<int>(mine.size()));
 }
 
 OwnerId NameRegistry::primary_owner(std::string_view name) const {

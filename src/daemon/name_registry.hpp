@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -72,6 +73,12 @@ public:
     /* How many names `owner` owns or waits for (max_names_per_connection). */
     size_t count_for(OwnerId owner) const;
     bool is_owner_or_queued(std::string_view name, OwnerId owner) const;
+
+    /* Told each time an owner gains (+1) or loses (−1) a name it owns or
+     * waits for, whoever's call caused it (a replacement drops the old
+     * owner; a release promotes the queue): the bus charges names to the
+     * owner's user with it. */
+    std::function<void(OwnerId, int)> on_holding_changed;
 
     NameRegistry();
     ~NameRegistry();

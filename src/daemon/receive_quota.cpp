@@ -71,11 +71,14 @@ QuotaRefusal ReceiveQuota::admit(const QuotaSender& sender, size_t bytes, size_t
         size_t share = (shared_half - accounted_ + own_bytes) / 3;
         if (share < own_bytes || share - own_bytes < bytes) return QuotaRefusal::user_share;
     }
-    if (own_messages >= limits.messages_per_user) return QuotaRefusal::user_messages;
-    if (own_fds + fds > limits.fds_per_user) return QuotaRefusal::user_fds;
-    if (sender.kind == QuotaSender::Kind::user) {
+    const bool is_user = sender.kind == QuotaSender::Kind::user;
+    const UserLimits& per_user = is_user ? sender.account->limits : *limits.kernel;
+    const bool same_uid = is_user && !sender.account->endpoint_serial && sender.account->uid == limits.receiver_uid;
+    if (!same_uid && own_messages >= per_user.queued_messages) return QuotaRefusal::user_messages;
+    if (own_fds + fds > per_user.queued_unix_fds) return QuotaRefusal::user_fds;
+    if (is_user) {
         const UserAccount& a = *sender.account;
-        if (a.bytes > 0 && a.bytes + bytes > limits.bytes_per_user) return QuotaRefusal::user_total;
+        if (a.bytes > 0 && a.bytes + bytes > per_user.queued_bytes) return QuotaRefusal::user_total;
     }
     return QuotaRefusal::none;
 }

@@ -8,20 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace kdbus::daemon {
+#include "daemon/user_account.hpp"
 
-/* Bus-wide: what one uid's messages occupy in every receiver's queue
- * (BusLimits::max_queued_bytes_per_user). The bus keeps one per uid that
- * ever sent; receivers' queues hold pointers to it. */
-struct UserAccount {
-    uid_t uid = 0;
-    /* Set for the anonymous user of a custom endpoint (kdbus: all of an
-     * endpoint's connections are charged to one per-endpoint user), whose
-     * share is apart from every uid's; 0 for a real uid. */
-    uint32_t endpoint_serial = 0;
-    size_t bytes = 0;
-    size_t fds = 0;
-};
+namespace kdbus::daemon {
 
 /* Whom a queued message is charged to. */
 struct QuotaSender {
@@ -45,11 +34,13 @@ struct QuotaSender {
     static QuotaSender user(UserAccount& a) { return {Kind::user, &a}; }
 };
 
+/* The receiver's side of admitting a message. A user's side is its
+ * account's limits (queued_messages and queued_unix_fds in one queue,
+ * queued_bytes on the bus); the bus's notifications are held to `kernel`. */
 struct QuotaLimits {
-    size_t queue_bytes = 0;        // the receiver's whole queue (max_outgoing_bytes)
-    size_t messages_per_user = 0;  // one sender's messages in one queue (kdbus: 256)
-    size_t fds_per_user = 0;       // one sender's fds in one queue (kdbus: 16)
-    size_t bytes_per_user = 0;     // one uid's bytes in all queues of the bus
+    size_t queue_bytes = 0;  // the receiver's whole queue (max_outgoing_bytes)
+    uid_t receiver_uid = 0;
+    const UserLimits* kernel = nullptr;  // the bus's default per-user limits
 };
 
 /* Why a message was not queued. */
@@ -82,6 +73,11 @@ public:
      * to max_message_size, as dbus-daemon lets one message overshoot a
      * queue limit. The bus-wide per-uid bound likewise admits one message
      * when the uid has nothing queued anywhere.
+     *
+     * kdbus's message cap guards a receiver against other users: peers
+     * of one uid pipeline thousands of calls to each other (dbus-daemon,
+     * which has no such cap, tests exactly that in /echo/session), so
+     * between connections of one uid only the byte bounds apply.
      */
     QuotaRefusal admit(const QuotaSender& sender, size_t bytes, size_t fds, const QuotaLimits& limits) const;
     void charge(const QuotaSender& sender, size_t bytes, size_t fds);

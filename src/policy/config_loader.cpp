@@ -251,6 +251,11 @@ struct Frame {
     /* <limit> */
     std::string limit_name;
     long limit_value = 0;
+    /* <limit user="..."> (kdbusd's): the uid it names, or nullopt with
+     * limit_user set when the user is unknown (the limit is then dropped,
+     * as a <policy user="..."> for an unknown user is). */
+    std::optional<std::string> limit_user;
+    std::optional<uid_t> limit_uid;
 };
 
 /* State shared by every file of one load. */
@@ -310,7 +315,7 @@ private:
     void content(std::string_view text);
     void include_file(const std::string& path, bool ignore_missing);
     void include_dir(const std::string& dir);
-    void set_limit(const std::string& name, long value);
+    void set_limit(const Frame& frame);
 
     Frame& push(Element type)
     {
@@ -567,11 +572,15 @@ void FileParser::start_busconfig_child(std::string_view name, const Attributes& 
         return;
     }
     case Element::limit: {
-        auto a = locate("limit", attributes, {"name"});
+        auto a = locate("limit", attributes, {"name", "user"});
         Frame& frame = push(type);
         if (!a[0])
             fail("<limit> element must have a \"name\" attribute");
         frame.limit_name = std::string(*a[0]);
+        if (a[1]) {
+            frame.limit_user = std::string(*a[1]);
+            frame.limit_uid = loader_.options.lookup_user(*a[1]);
+        }
         return;
     }
     case Element::selinux:
@@ -719,13 +728,15 @@ void FileParser::end()
             fail("XML element <" + std::string(name_of(frame.type)) +
                  "> was expected to have content inside it");
         if (frame.type == Element::limit)
-            set_limit(frame.limit_name, frame.limit_value);
+            set_limit(frame);
     }
     stack_.pop_back();
 }
 
-void FileParser::set_limit(const std::string& name, long value)
+void FileParser::set_limit(const Frame& frame)
 {
+    const std::string& name = frame.limit_name;
+    const long value = frame.limit_value;
     const auto info = find_limit(name);
     if (!info)
         fail("There is no limit called " + quoted(name));
@@ -733,7 +744,17 @@ void FileParser::set_limit(const std::string& name, long value)
         fail("<limit name=" + quoted(name) + "> must be a positive number");
     if (info->must_be_int && value > INT_MAX)
         fail("<limit name=" + quoted(name) + "> value is too large");
-    fragment_.limits.*(info->field) = value;
+    if (!frame.limit_user) {
+        fragment_.limits.*(info->field) = value;
+        return;
+    }
+    if (!info->per_user)
+        fail("<limit name=" + quoted(name) + "> cannot be set for one user: only the *_per_user limits can");
+    if (!frame.limit_uid) {
+        warn("Unknown username " + quoted(*frame.limit_user) + " in <limit>; the limit is ignored");
+        return;
+    }
+    fragment_.limits.per_uid.push_back({*frame.limit_uid, info->field, value});
 }
 
 void FileParser::include_file(const std::string& path, bool ignore_missing)

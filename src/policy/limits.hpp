@@ -2,11 +2,24 @@
  * defaults (dbus-daemon 1.14 bus/config-parser.c, bus_config_parser_new) */
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace kdbus::policy {
+
+struct Limits;
+
+/* <limit name="max_..._per_user" user="NAME|UID">N</limit>: kdbusd's
+ * per-uid value of a per-user limit (dbus-daemon has no such attribute). */
+struct UserLimit {
+    uid_t uid;
+    int64_t Limits::*field;
+    int64_t value;
+};
 
 struct Limits {
     /* bytes and fds: queued per connection, and per message */
@@ -36,6 +49,15 @@ struct Limits {
     int64_t max_queued_messages_per_user = 256;
     int64_t max_queued_unix_fds_per_user = 16;
     int64_t max_queued_bytes_per_user = 128ll * 1024 * 1024;
+    /* kdbusd's own: what all connections of one uid may hold together.
+     * -1 (unset): the daemon's default, but never less than the matching
+     * per-connection limit. */
+    int64_t max_names_per_user = -1;
+    int64_t max_match_rules_per_user = -1;
+    int64_t max_replies_per_user = -1;
+    /* Per-uid values, in the order the configuration gave them (a later
+     * one for the same uid and limit wins). */
+    std::vector<UserLimit> per_uid;
     /* org.freedesktop.DBus.Containers1 (accepted, not implemented) */
     int64_t max_containers = 512;
     int64_t max_containers_per_user = 16;
@@ -50,6 +72,7 @@ struct Limits {
 struct LimitInfo {
     int64_t Limits::*field;
     bool must_be_int;  // fits in a C int (timeouts and counts)
+    bool per_user;     // one uid's limit: may be given for one uid (user=)
 };
 
 /* nullopt for a name dbus-daemon does not know ("There is no limit called"). */

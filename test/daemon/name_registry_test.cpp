@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <ostream>
 #include <utility>
 
@@ -218,6 +219,32 @@ TEST_F(NameRegistryTest, NameCanBeAcquiredAgainAfterItDisappears) {
     take();
     EXPECT_EQ(request(2, 0), R::primary_owner);
     EXPECT_EQ(take(), (std::vector<NameChange>{{std::string(name), 0, 2}}));
+}
+
+/* The bus charges names to their owners' users from on_holding_changed:
+ * after any sequence of calls, what it was told must equal count_for. */
+TEST_F(NameRegistryTest, HoldingChangesAddUpToWhatEachOwnerHolds) {
+    std::map<OwnerId, int> told;
+    reg.on_holding_changed = [&told](OwnerId id, int delta) { told[id] += delta; };
+    auto agrees = [&] {
+        for (OwnerId id : {1, 2, 3})
+            if (told[id] != static_cast<int>(reg.count_for(id))) return false;
+        return true;
+    };
+    request(1, f::allow_replacement);
+    request(2, 0);                                          // queued
+    request(3, f::do_not_queue);                            // refused: nothing held
+    EXPECT_TRUE(agrees());
+    request(3, f::replace_existing | f::do_not_queue);      // replaces 1, who is requeued
+    request(1, 0, "org.example.Other");
+    EXPECT_TRUE(agrees());
+    request(2, f::do_not_queue);                            // leaves the queue
+    EXPECT_TRUE(agrees());
+    release(3);                                             // 1 takes over
+    EXPECT_TRUE(agrees());
+    reg.release_all(1, changes);
+    EXPECT_TRUE(agrees());
+    EXPECT_EQ(told[1], 0);
 }
 
 }  // namespace

@@ -6,12 +6,23 @@
 namespace kdbus::daemon {
 namespace {
 
+const UserLimits kernel_limits;
+constexpr uid_t receiver_uid = 999;
+
 // A 6,000-byte queue: 3,000 shared, so the first user may hold 1,000.
-QuotaLimits limits() { return {6000, 256, 16, 1 << 20}; }
+QuotaLimits limits() { return {6000, receiver_uid, &kernel_limits}; }
+QuotaLimits unbounded_queue() { return {1 << 30, receiver_uid, &kernel_limits}; }
+
+UserAccount account(uid_t uid, uint32_t endpoint_serial = 0) {
+    UserAccount a;
+    a.uid = uid;
+    a.endpoint_serial = endpoint_serial;
+    return a;
+}
 
 TEST(ReceiveQuota, AUserMayHoldAThirdOfTheSharedHalf) {
     ReceiveQuota q;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     auto a = QuotaSender::user(alice);
     for (int i = 0; i < 10; ++i) {
         ASSERT_EQ(q.admit(a, 100, 0, limits()), QuotaRefusal::none) << i;
@@ -24,7 +35,7 @@ TEST(ReceiveQuota, AUserMayHoldAThirdOfTheSharedHalf) {
 
 TEST(ReceiveQuota, TheShareShrinksAsOthersHoldMore) {
     ReceiveQuota q;
-    UserAccount alice{1000}, bob{1001}, carol{1002};
+    UserAccount alice = account(1000), bob = account(1001), carol = account(1002);
     auto a = QuotaSender::user(alice), b = QuotaSender::user(bob), c = QuotaSender::user(carol);
     q.charge(a, 1000, 0);
     // Bob: (3000 − 1000 + own)/3 → his first message, then up to 666.
@@ -40,7 +51,7 @@ TEST(ReceiveQuota, TheShareShrinksAsOthersHoldMore) {
 
 TEST(ReceiveQuota, TheFirstMessageOfASenderFitsHoweverLarge) {
     ReceiveQuota q;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     auto a = QuotaSender::user(alice);
     EXPECT_EQ(q.admit(a, 2500, 0, limits()), QuotaRefusal::none);
     q.charge(a, 2500, 0);
@@ -52,9 +63,9 @@ TEST(ReceiveQuota, TheFirstMessageOfASenderFitsHoweverLarge) {
 
 TEST(ReceiveQuota, MessageAndFdCapsPerUser) {
     ReceiveQuota q;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     auto a = QuotaSender::user(alice);
-    QuotaLimits l{1 << 30, 256, 16, 1 << 30};
+    QuotaLimits l = unbounded_queue();
     for (int i = 0; i < 256; ++i) q.charge(a, 1, i < 16 ? 1 : 0);
     EXPECT_EQ(q.admit(a, 1, 0, l), QuotaRefusal::user_messages);
     q.release(a, 1, 1);
@@ -62,11 +73,37 @@ TEST(ReceiveQuota, MessageAndFdCapsPerUser) {
     EXPECT_EQ(q.admit(a, 1, 2, l), QuotaRefusal::user_fds);
 }
 
+TEST(ReceiveQuota, TheMessageCapIsBetweenDifferentUsersOnly) {
+    ReceiveQuota q;
+    UserAccount self = account(receiver_uid), alice = account(1000);
+    for (int i = 0; i < 256; ++i) {
+        q.charge(QuotaSender::user(self), 1, 0);
+        q.charge(QuotaSender::user(alice), 1, 0);
+    }
+    EXPECT_EQ(q.admit(QuotaSender::user(self), 1, 0, unbounded_queue()), QuotaRefusal::none);
+    EXPECT_EQ(q.admit(QuotaSender::user(alice), 1, 0, unbounded_queue()), QuotaRefusal::user_messages);
+    // A custom endpoint's anonymous user is another user, whatever uid owns it.
+    UserAccount endpoint = account(receiver_uid, 1);
+    for (int i = 0; i < 256; ++i) q.charge(QuotaSender::user(endpoint), 1, 0);
+    EXPECT_EQ(q.admit(QuotaSender::user(endpoint), 1, 0, unbounded_queue()), QuotaRefusal::user_messages);
+}
+
+TEST(ReceiveQuota, AUidsOwnLimitsApply) {
+    ReceiveQuota q;
+    UserAccount alice = account(1000);
+    alice.limits.queued_messages = 2;
+    auto a = QuotaSender::user(alice);
+    q.charge(a, 1, 0);
+    q.charge(a, 1, 0);
+    EXPECT_EQ(q.admit(a, 1, 0, unbounded_queue()), QuotaRefusal::user_messages);
+}
+
 TEST(ReceiveQuota, OneUidIsBoundAcrossReceivers) {
     ReceiveQuota r1, r2;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     auto a = QuotaSender::user(alice);
-    QuotaLimits l{1 << 30, 256, 16, 1000};
+    alice.limits.queued_bytes = 1000;
+    QuotaLimits l = unbounded_queue();
     r1.charge(a, 900, 0);
     EXPECT_EQ(r2.admit(a, 200, 0, l), QuotaRefusal::user_total);
     EXPECT_EQ(r2.admit(a, 100, 0, l), QuotaRefusal::none);
@@ -77,7 +114,7 @@ TEST(ReceiveQuota, OneUidIsBoundAcrossReceivers) {
 
 TEST(ReceiveQuota, TheOwnersHalfIsOutsideEveryShare) {
     ReceiveQuota q;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     q.charge(QuotaSender::owner(), 100000, 0);
     EXPECT_EQ(q.accounted_bytes(), 0u);
     EXPECT_EQ(q.admit(QuotaSender::owner(), 100000, 0, limits()), QuotaRefusal::none);
@@ -90,7 +127,7 @@ TEST(ReceiveQuota, TheOwnersHalfIsOutsideEveryShare) {
 
 TEST(ReceiveQuota, ARefusalEpisodeIsReportedOnceUntilTheShareEmpties) {
     ReceiveQuota q;
-    UserAccount alice{1000};
+    UserAccount alice = account(1000);
     auto a = QuotaSender::user(alice);
     q.charge(a, 1000, 0);
     EXPECT_TRUE(q.begin_episode(a));

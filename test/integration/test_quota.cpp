@@ -189,6 +189,70 @@ TEST_F(QuotaTest, OneUserGetsAThirdOfTheFreeQueueAndAnotherUserStillDelivers) {
   EXPECT_THAT(log, ::testing::HasSubstr("comm test_integratio"));  // /proc/PID/comm (15 chars)
 }
 
+TEST_F(QuotaTest, AReplyOverTheCallersQuotaReachesTheCallerAsLimitsExceeded) {
+  start();
+  open_socket_to_everyone();
+  RawBusConnection caller(socket_path());  // reads only once every reply was routed
+  caller.authenticate_and_hello();
+  // Another uid's service answers each call with a 256 KiB body: more
+  // than its third of the caller's shared half holds.
+  constexpr int kCalls = 6;
+  const TestUser& user = unprivileged_user();
+  std::string path = socket_path();
+  ForkedTask service([&](TaskChannel& channel) {
+    become(user.uid, user.gid);
+    RawBusConnection c(path);
+    c.authenticate_and_hello();
+    channel.send(c.unique_name());
+    for (int i = 0; i < kCalls; ++i) {
+      auto call = c.wait_for([](const RawMessage& m) { return m.member == "Fetch"; }, 10000ms);
+      if (!call) return 4;
+      wire::MessageBuilder b(wire::MessageType::method_return);
+      b.destination(call->sender).reply_serial(call->serial);
+      b.body("s").put_string(std::string(kBody, 'r'));
+      c.send_bytes(b.finish(c.next_serial()));
+    }
+    c.call_driver("org.freedesktop.DBus", "GetId");  // every reply has been routed
+    channel.send("replied");
+    return 0;
+  });
+  auto name = service.channel().read_line(10000ms);
+  ASSERT_TRUE(name.has_value());
+  std::vector<uint32_t> serials;
+  for (int i = 0; i < kCalls; ++i) {
+    wire::MessageBuilder b(wire::MessageType::method_call);
+    b.path("/").interface("org.example.Bulk").member("Fetch").destination(*name);
+    serials.push_back(caller.next_serial());
+    caller.send_bytes(b.finish(serials.back()));
+  }
+  ASSERT_EQ(service.channel().read_line(20000ms).value_or("(nothing)"), "replied");
+  EXPECT_EQ(service.wait_exit(), 0);
+
+  // Every call has exactly one answer, in order: its reply, or the bus's
+  // LimitsExceeded for a reply that did not fit (no caller waits forever).
+  size_t replies = 0, refusals = 0;
+  std::string first_text;
+  for (uint32_t serial : serials) {
+    auto answer = caller.wait_for([serial](const RawMessage& m) { return m.reply_serial == serial; }, 5000ms);
+    ASSERT_TRUE(answer.has_value()) << "call " << serial << " got no answer";
+    if (!answer->is_error()) {
+      ++replies;
+      continue;
+    }
+    EXPECT_EQ(answer->error_name, kLimitsExceeded);
+    EXPECT_EQ(answer->sender, "org.freedesktop.DBus");
+    if (refusals++ == 0) {
+      std::string_view text;
+      auto body = answer->body();
+      body.read_string(text);
+      first_text = text;
+    }
+  }
+  EXPECT_GE(replies, 1u);
+  EXPECT_GT(refusals, 0u);
+  EXPECT_THAT(first_text, ::testing::HasSubstr("The reply from " + *name + " was dropped"));
+}
+
 TEST_F(QuotaTest, BroadcastsOverQuotaAreDroppedForTheReceiverAloneAndCountedWithMessagesLost) {
   start();
   RawBusConnection slow(socket_path());  // reads only at the end

@@ -117,6 +117,36 @@ TEST(ConfigElements, KdbusQuotaLimits)
     EXPECT_EQ(c.limits.max_queued_bytes_per_user, 5000000000) << "a byte bound may exceed an int";
 }
 
+TEST(ConfigElements, PerUserLimitsAndTheirValuesForOneUid)
+{
+    const Config defaults = load("");
+    EXPECT_EQ(defaults.limits.max_names_per_user, -1) << "unset: the daemon derives it";
+    EXPECT_EQ(defaults.limits.max_match_rules_per_user, -1);
+    EXPECT_EQ(defaults.limits.max_replies_per_user, -1);
+    EXPECT_TRUE(defaults.limits.per_uid.empty());
+
+    const Config c = load(
+        "<limit name=\"max_match_rules_per_user\">100</limit>"
+        "<limit name=\"max_match_rules_per_user\" user=\"alice\">5</limit>"
+        "<limit name=\"max_connections_per_user\" user=\"1001\">2</limit>"
+        "<limit name=\"max_queued_bytes_per_user\" user=\"bob\">5000000000</limit>"
+        "<limit name=\"max_names_per_user\" user=\"nobody-here\">1</limit>");
+    EXPECT_EQ(c.limits.max_match_rules_per_user, 100) << "a user= limit leaves everyone's alone";
+    ASSERT_EQ(c.limits.per_uid.size(), 3u) << "an unknown user's limit is dropped";
+    EXPECT_EQ(c.limits.per_uid[0].uid, 1000u);
+    EXPECT_TRUE(c.limits.per_uid[0].field == &Limits::max_match_rules_per_user);
+    EXPECT_EQ(c.limits.per_uid[0].value, 5);
+    EXPECT_EQ(c.limits.per_uid[1].uid, 1001u);
+    EXPECT_TRUE(c.limits.per_uid[1].field == &Limits::max_connections_per_user);
+    EXPECT_EQ(c.limits.per_uid[2].value, 5000000000);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("nobody-here"), std::string::npos) << c.warnings[0];
+
+    // Only a per-user limit can be one uid's.
+    EXPECT_THROW(load("<limit name=\"max_message_size\" user=\"alice\">1</limit>"), ConfigError);
+    EXPECT_THROW(load("<limit name=\"max_names_per_user\" group=\"wheel\">1</limit>"), ConfigError);
+}
+
 TEST(ConfigElements, ListenIsRequired)
 {
     EXPECT_THROW(load_config_string("<busconfig/>", "/t.conf"), ConfigError);
