@@ -180,20 +180,16 @@ void Bus::accept_loop(Listener listener) {
                     continue;
                 }
                 ++stats_.connections_accepted;
-                std::shared_ptr<EndpointBinding> binding;
+                auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
+                                                      next_serial_number_++);
                 if (listener.endpoint) {
                     // The policy's user and group entries match the euid
                     // and every gid the peer had when it connected.
-                    binding = std::make_shared<EndpointBinding>();
+                    auto binding = std::make_shared<EndpointBinding>();
                     binding->endpoint = listener.endpoint;
-                    binding->peer.uid = creds.uid;
-                    binding->peer.gids.push_back(creds.gid);
-                    for (gid_t g : creds.groups)
-                        if (g != creds.gid) binding->peer.gids.push_back(g);
+                    binding->peer = c->policy_peer();
+                    c->endpoint = std::move(binding);
                 }
-                auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
-                                                      next_serial_number_++);
-                c->endpoint = std::move(binding);
                 unregistered_.emplace(c.get(), c);
                 if (credential_stamps_) c->enable_credential_stamps();
                 c->start();

@@ -468,6 +468,16 @@ void Connection::give_back_all() {
 
 std::string Connection::comm() const { return process_comm(creds_.pid); }
 
+const policy::EndpointPeer& Connection::policy_peer() const {
+    if (!policy_peer_) {
+        policy::EndpointPeer p{creds_.uid, {creds_.gid}};
+        for (gid_t g : creds_.groups)
+            if (g != creds_.gid) p.gids.push_back(g);
+        policy_peer_ = std::move(p);
+    }
+    return *policy_peer_;
+}
+
 void Connection::note_refusal(Connection* sender, const QuotaSender& charge, QuotaRefusal refusal) {
     // Once per episode (until this sender's share of the queue, or the
     // queue, drains): a flood must not become a flood of log lines.

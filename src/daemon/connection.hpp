@@ -20,6 +20,7 @@
 #include "daemon/unique_fd.hpp"
 #include "metadata/namespace_view.hpp"
 #include "metadata/pidfd.hpp"
+#include "policy/endpoint_policy.hpp"
 #include "policy/policy.hpp"
 #include "wire/sasl.hpp"
 
@@ -101,6 +102,9 @@ public:
     State state() const { return state_; }
     bool active() const { return state_ == State::active; }
     const PeerCredentials& credentials() const { return creds_; }
+    /* What kdbus-style policies match (the euid and every gid), built on
+     * first use: credentials never change. */
+    const policy::EndpointPeer& policy_peer() const;
     bool unix_fds_negotiated() const { return unix_fds_; }
     /* A pidfd of the process that connected (SO_PEERPIDFD); empty where
      * the kernel has none. */
@@ -223,6 +227,7 @@ private:
     ReceiveQuota quota_;
     UserAccount* account_ = nullptr;      // set by account()
     std::array<size_t, 4> held_{};        // per UserResource
+    mutable std::optional<policy::EndpointPeer> policy_peer_;
     size_t lost_messages_ = 0;        // not yet reported with MessagesLost
     bool write_armed_ = false;
     bool read_armed_ = false;

@@ -80,6 +80,10 @@ private:
     /* The bus `name` if `c` owns it or is privileged; else nullptr and
      * the error in `r`. */
     BusEntry* owned_bus(Connection& c, std::string_view name, const char* method, Driver::Reply& r);
+    /* The endpoint `name` of a bus `c` owns (as owned_bus). After an
+     * error in `r`: a null bus, or the end of the bus's endpoints. */
+    std::pair<BusEntry*, std::map<std::string, std::shared_ptr<Endpoint>>::iterator> owned_endpoint(
+        Connection& c, std::string_view bus_name, std::string_view name, const char* method, Driver::Reply& r);
     void on_control_disconnect(Connection& c);
 
     using Reply = Driver::Reply;

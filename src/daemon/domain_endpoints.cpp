@@ -57,6 +57,17 @@ Domain::BusEntry* Domain::owned_bus(Connection& c, std::string_view name, const 
     return &it->second;
 }
 
+std::pair<Domain::BusEntry*, std::map<std::string, std::shared_ptr<Endpoint>>::iterator> Domain::owned_endpoint(
+    Connection& c, std::string_view bus_name, std::string_view name, const char* method, Reply& r) {
+    BusEntry* bus = owned_bus(c, bus_name, method, r);
+    if (!bus) return {nullptr, {}};
+    auto it = bus->endpoints.find(std::string(name));
+    if (it == bus->endpoints.end())
+        r.fail(error::service_unknown, std::string(method) + ": bus \"" + bus->name + "\" has no endpoint named \"" +
+                                           std::string(name) + "\"");
+    return {bus, it};
+}
+
 void Domain::control_create_endpoint(Connection& c, const wire::Header&, wire::Reader& args, Reply& r) {
     std::string_view bus_name, name;
     OptionMap opts;
@@ -129,14 +140,8 @@ void Domain::control_update_endpoint_policy(Connection& c, const wire::Header&, 
         r.fail(error::invalid_args, "UpdateEndpointPolicy: malformed arguments");
         return;
     }
-    BusEntry* bus = owned_bus(c, bus_name, "UpdateEndpointPolicy", r);
-    if (!bus) return;
-    auto it = bus->endpoints.find(std::string(name));
-    if (it == bus->endpoints.end()) {
-        r.fail(error::service_unknown, "UpdateEndpointPolicy: bus \"" + bus->name + "\" has no endpoint named \"" +
-                                           std::string(name) + "\"");
-        return;
-    }
+    auto [bus, it] = owned_endpoint(c, bus_name, name, "UpdateEndpointPolicy", r);
+    if (!bus || it == bus->endpoints.end()) return;
     std::string policy_error;
     auto policy = policy_from(opts, policy_error);
     if (!policy) {
@@ -153,14 +158,8 @@ void Domain::control_remove_endpoint(Connection& c, const wire::Header&, wire::R
     std::string_view bus_name, name;
     args.read_string(bus_name);
     args.read_string(name);
-    BusEntry* bus = owned_bus(c, bus_name, "RemoveEndpoint", r);
-    if (!bus) return;
-    auto it = bus->endpoints.find(std::string(name));
-    if (it == bus->endpoints.end()) {
-        r.fail(error::service_unknown, "RemoveEndpoint: bus \"" + bus->name + "\" has no endpoint named \"" +
-                                           std::string(name) + "\"");
-        return;
-    }
+    auto [bus, it] = owned_endpoint(c, bus_name, name, "RemoveEndpoint", r);
+    if (!bus || it == bus->endpoints.end()) return;
     std::shared_ptr<Endpoint> ep = it->second;
     bus->endpoints.erase(it);
     bus->bus->remove_endpoint(*ep);

@@ -1,5 +1,7 @@
 #include "daemon/endpoint.hpp"
 
+#include <algorithm>
+
 #include "daemon/bus.hpp"
 #include "daemon/connection.hpp"
 #include "wire/marshal.hpp"
@@ -15,11 +17,10 @@ bool is_unique(std::string_view name) { return !name.empty() && name[0] == ':'; 
 /* The best access `viewer` has to any name `target` owns. */
 policy::Access best_access(Bus& bus, const EndpointBinding& b, const Connection& target) {
     policy::Access best = policy::Access::None;
-    for (const auto& name : bus.names().names_owned_by(target.id)) {
-        policy::Access a = b.access(name);
-        if (a > best) best = a;
-        if (best == policy::Access::Own) break;
-    }
+    bus.names().any_owned_by(target.id, [&](std::string_view name) {
+        best = std::max(best, b.access(name));
+        return best == policy::Access::Own;  // nothing is better
+    });
     return best;
 }
 
@@ -56,8 +57,8 @@ std::optional<std::string> talk_denial(Bus& bus, const Connection& from, std::st
     if (!is_unique(addressed)) {
         if (may_talk_to_name(from, addressed, h)) return std::nullopt;
     } else {
-        for (const auto& name : bus.names().names_owned_by(to.id))
-            if (may_talk_to_name(from, name, h)) return std::nullopt;
+        if (bus.names().any_owned_by(to.id, [&](std::string_view name) { return may_talk_to_name(from, name, h); }))
+            return std::nullopt;
     }
     std::string what = h.type == wire::MessageType::method_call
                            ? "call " + std::string(h.interface) + "." + std::string(h.member) + " on"
@@ -80,9 +81,9 @@ bool may_receive_signal(Bus& bus, const Connection& to, const Connection* sender
         return is_unique(name) || b.access(name) >= policy::Access::See;
     }
     if (sender == &to) return true;
-    for (const auto& name : bus.names().names_owned_by(sender->id))
-        if (b.endpoint->policy->may_receive_signal(name, b.peer, h.interface, h.member, h.path)) return true;
-    return false;
+    return bus.names().any_owned_by(sender->id, [&](std::string_view name) {
+        return b.endpoint->policy->may_receive_signal(name, b.peer, h.interface, h.member, h.path);
+    });
 }
 
 bool rules_match_as_seen(Bus& bus, const Connection& to, const MatchInput& in) {

@@ -7,34 +7,24 @@ namespace kdbus::daemon {
 
 namespace {
 
-policy::EndpointPeer peer_of(const Connection& c) {
-    const auto& creds = c.credentials();
-    policy::EndpointPeer p{creds.uid, {creds.gid}};
-    for (gid_t g : creds.groups)
-        if (g != creds.gid) p.gids.push_back(g);
-    return p;
-}
-
 /* kdbus TALK from `from` to `to`: the owner, the same uid, or an entry
  * for one of `to`'s names (a method call may also pass a call rule). */
 bool may_talk(const KdbusBusPolicy& p, const NameRegistry& names, const Connection& from, const Connection& to,
               const wire::Header& h) {
     uid_t uid = from.credentials().uid;
     if (uid == p.owner || uid == to.credentials().uid) return true;
-    policy::EndpointPeer peer = peer_of(from);
-    for (const auto& name : names.names_owned_by(to.id)) {
-        if (h.type == wire::MessageType::method_call
-                ? p.entries->may_call(name, peer, h.interface, h.member, h.path)
-                : p.entries->access(name, peer) >= policy::Access::Talk)
-            return true;
-    }
-    return false;
+    const policy::EndpointPeer& peer = from.policy_peer();
+    return names.any_owned_by(to.id, [&](std::string_view name) {
+        return h.type == wire::MessageType::method_call
+                   ? p.entries->may_call(name, peer, h.interface, h.member, h.path)
+                   : p.entries->access(name, peer) >= policy::Access::Talk;
+    });
 }
 
 }  // namespace
 
 bool KdbusBusPolicy::may_own(const Connection& c, std::string_view name) const {
-    return c.credentials().uid == owner || entries->access(name, peer_of(c)) >= policy::Access::Own;
+    return c.credentials().uid == owner || entries->access(name, c.policy_peer()) >= policy::Access::Own;
 }
 
 std::optional<std::string> KdbusBusPolicy::send_denial(const NameRegistry& names, const Connection* from,
@@ -46,7 +36,7 @@ std::optional<std::string> KdbusBusPolicy::send_denial(const NameRegistry& names
     if (!to) {
         // Auto-start: TALK to the name that is not there yet.
         uid_t uid = from->credentials().uid;
-        if (uid == owner || entries->may_call(h.destination, peer_of(*from), h.interface, h.member, h.path))
+        if (uid == owner || entries->may_call(h.destination, from->policy_peer(), h.interface, h.member, h.path))
             return std::nullopt;
         return "The bus policy does not allow " + std::string(from->unique_name) + " to talk to \"" +
                std::string(h.destination) + "\"";
@@ -57,9 +47,11 @@ std::optional<std::string> KdbusBusPolicy::send_denial(const NameRegistry& names
         // signals alike; a broadcast rule admits matching signals too.
         uid_t uid = to->credentials().uid;
         if (uid == owner || uid == from->credentials().uid) return std::nullopt;
-        policy::EndpointPeer peer = peer_of(*to);
-        for (const auto& name : names.names_owned_by(from->id))
-            if (entries->may_receive_signal(name, peer, h.interface, h.member, h.path)) return std::nullopt;
+        const policy::EndpointPeer& peer = to->policy_peer();
+        if (names.any_owned_by(from->id, [&](std::string_view name) {
+                return entries->may_receive_signal(name, peer, h.interface, h.member, h.path);
+            }))
+            return std::nullopt;
         return "The bus policy does not let " + to->unique_name + " receive signals from " + from->unique_name;
     }
     if (may_talk(*this, names, *from, *to, h)) return std::nullopt;

@@ -236,6 +236,14 @@ std::vector<std::string> NameRegistry::names_held_by(OwnerId owner) const {
     return out;
 }
 
+bool NameRegistry::any_owned_by(OwnerId owner, void* context, bool (*pred)(void*, std::string_view)) const {
+    auto it = impl_->memberships.find(owner);
+    if (it == impl_->memberships.end()) return false;
+    for (const auto& [seq, e] : it->second)
+        if (e->owners.front().id == owner && pred(context, e->name)) return true;
+    return false;
+}
+
 size_t NameRegistry::count_for(OwnerId owner) const {
     auto it = impl_->memberships.find(owner);
     return it == impl_->memberships.end() ? 0 : it->second.size();

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,15 @@ public:
     std::vector<std::string> names() const;
     /* Names `owner` is primary owner of. */
     std::vector<std::string> names_owned_by(OwnerId owner) const;
+    /* Whether `pred` holds for one of them; stops at the first. Without
+     * allocating: the router asks this per message for endpoint and kdbus
+     * policies. */
+    template <typename Pred>
+    bool any_owned_by(OwnerId owner, Pred&& pred) const {
+        return any_owned_by(owner, &pred, [](void* p, std::string_view name) {
+            return (*static_cast<std::remove_reference_t<Pred>*>(p))(name);
+        });
+    }
     /* Names `owner` owns or waits for (send_destination_prefix rules see
      * queued ownerships too, as dbus-daemon's services_owned). */
     std::vector<std::string> names_held_by(OwnerId owner) const;
@@ -86,6 +96,8 @@ public:
     NameRegistry& operator=(const NameRegistry&) = delete;
 
 private:
+    bool any_owned_by(OwnerId owner, void* context, bool (*pred)(void*, std::string_view)) const;
+
     struct Impl;  // see name_registry.cpp
     std::unique_ptr<Impl> impl_;
 };
