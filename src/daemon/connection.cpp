@@ -131,8 +131,11 @@ void Connection::on_readable() {
         uint8_t* dst;
         size_t room;
         size_t have = 0;
-        bool into_large = !large_.empty();
+        bool into_large = large_length_ != 0;
         if (into_large) {
+            // Room for one more chunk only, within the reserved capacity.
+            constexpr size_t chunk = 256 * 1024;
+            large_.resize(std::min(large_length_, large_filled_ + chunk));
             dst = large_.data() + large_filled_;
             room = large_.size() - large_filled_;
         } else {
@@ -190,9 +193,10 @@ void Connection::on_readable() {
 
         if (into_large) {
             large_filled_ += static_cast<size_t>(n);
-            if (large_filled_ < large_.size()) continue;
+            if (large_filled_ < large_length_) continue;
             std::vector<uint8_t> whole = std::move(large_);
-            large_.clear();
+            large_ = {};
+            large_length_ = 0;
             large_filled_ = 0;
             if (!take_message(std::move(whole))) return;
             continue;
@@ -211,7 +215,7 @@ void Connection::on_readable() {
 bool Connection::dispatch(std::vector<uint8_t>& buffer, size_t total) {
     auto consumed = consume(std::span<const uint8_t>(buffer.data(), total));
     if (!consumed) return false;  // closed
-    if (!large_.empty()) {
+    if (large_length_) {
         // consume() started a large message and copied the rest into it.
         partial_.clear();
         partial_.shrink_to_fit();
@@ -314,9 +318,11 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
         }
         if (left < length) {
             if (length > bus_.read_buffer().size() / 2) {
-                // Read the rest straight into the message's own buffer.
-                large_.resize(length);
-                std::memcpy(large_.data(), data.data() + pos, left);
+                // Read the rest straight into the message's own buffer:
+                // reserved whole, filled as it arrives.
+                large_.reserve(length);
+                large_.assign(data.data() + pos, data.data() + pos + left);
+                large_length_ = length;
                 large_filled_ = left;
                 return data.size();
             }
@@ -644,7 +650,8 @@ void Connection::close(const char* reason) {
     }
     in_fds_.clear();
     partial_.clear();
-    large_.clear();
+    large_ = {};
+    large_length_ = 0;
 }
 
 }  // namespace kdbus::daemon

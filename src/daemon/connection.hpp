@@ -200,9 +200,12 @@ private:
     /* Input: complete messages are cut out of the bus's shared read buffer;
      * only a partial message stays here, so idle connections hold no
      * buffer. A message larger than the shared buffer is read straight
-     * into its own allocation of exactly its size. */
+     * into its own allocation of exactly its size, which holds (and
+     * touches) only what has arrived: a header that declares 32 MiB and
+     * stops costs the daemon what was sent, not 32 MiB. */
     std::vector<uint8_t> partial_;
-    std::vector<uint8_t> large_;
+    std::vector<uint8_t> large_;    // capacity: the message; size: what was read, plus the next chunk
+    size_t large_length_ = 0;      // the whole message; 0 when none is being read
     size_t large_filled_ = 0;
     // devector, not deque: libstdc++'s deque allocates ~560 bytes even
     // when empty, a third of an idle connection (docs/performance.md).

@@ -150,6 +150,35 @@ TEST_F(HostileTest, BroadcastFloodToASubscriberThatNeverReadsStaysBounded) {
   expect_service_held();
 }
 
+TEST_F(HostileTest, MessagesThatStopAfterDeclaringHugeLengthsCostOnlyWhatWasSent) {
+  start(limited_config(R"(  <limit name="max_message_size">33554432</limit>
+)"));
+  // Each connection starts a valid 30 MiB message, sends its first 4 KiB
+  // and stops: the daemon must not hold 30 MiB for each (32 × 30 MiB
+  // would be 960 MiB for 128 KiB sent).
+  constexpr int kConnections = 32;
+  auto whole = bulky_call(":1.1", 30 * MiB, 1000);
+  std::vector<uint8_t> start_of_it(whole.begin(), whole.begin() + 4096);
+  whole = {};
+  size_t rss_before = resident_bytes(daemon());
+  std::vector<std::unique_ptr<RawBusConnection>> stalled;
+  for (int i = 0; i < kConnections; ++i) {
+    stalled.push_back(std::make_unique<RawBusConnection>(socket_path()));
+    stalled.back()->authenticate_and_hello();
+    stalled.back()->send_bytes(start_of_it);
+  }
+  // The probe's calls are read after the bytes sent before them.
+  size_t peak = std::max(probe_during(0ms), resident_bytes(daemon()));
+  probe_->ping();
+  probe_->ping();
+  peak = std::max(peak, resident_bytes(daemon()));
+  EXPECT_LT(peak, rss_before + 32 * MiB)
+      << "daemon RSS " << peak / MiB << " MiB with " << kConnections << " messages started (was "
+      << rss_before / MiB << " MiB)";
+  stalled.clear();
+  expect_service_held();
+}
+
 /* a slow reader */
 
 TEST_F(HostileTest, SlowReaderOneByteAtATimeDoesNotSlowTheBus) {
