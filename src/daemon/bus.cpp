@@ -57,11 +57,17 @@ PeerCredentials peer_credentials(int fd) {
     len = sizeof(groups);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
         c.groups.assign(groups, groups + len / sizeof(gid_t));
+    // ENOPROTOOPT: no LSM of this kernel labels sockets, and none can be
+    // loaded later, so the question is not asked again on every accept.
+    static bool no_socket_labels = false;
+    if (no_socket_labels) return c;
     char label[256];
     len = sizeof(label);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len) == 0 && len > 0) {
         c.security_label.assign(label, len);
         while (!c.security_label.empty() && c.security_label.back() == '\0') c.security_label.pop_back();
+    } else if (errno == ENOPROTOOPT) {
+        no_socket_labels = true;
     }
     return c;
 }
@@ -86,6 +92,8 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       guid_(make_guid()),
       driver_(std::make_unique<Driver>(*this)),
       activation_(*this, io),
+      bus_uid_(::geteuid()),
+      auth_deadlines_(io),
       accept_backoff_(io),
       read_buffer_(read_buffer_size),
       reply_timer_(io) {
@@ -238,8 +246,8 @@ void Bus::compile_policy(Connection& c) {
         if (g != creds.gid) peer.gids.push_back(g);
     // dbus-daemon (_dbus_unix_user_is_at_console with systemd): a uid is at
     // the console when logind gives it a seat. A local file read, and only
-    // at Hello and reload.
-    peer.at_console = sd_uid_get_seats(creds.uid, 0, nullptr) > 0;
+    // at Hello and reload, and only where an at_console policy can use it.
+    peer.at_console = settings_.policy->has_console_policies() && sd_uid_get_seats(creds.uid, 0, nullptr) > 0;
     c.policy.emplace(settings_.policy, peer);
 }
 
@@ -289,7 +297,7 @@ void Bus::on_authenticated(Connection& c) {
         const auto& creds = c.credentials();
         std::vector<gid_t> groups = creds.groups;
         groups.push_back(creds.gid);
-        if (!settings_.policy->allows_user(creds.uid, groups, ::geteuid())) {
+        if (!settings_.policy->allows_user(creds.uid, groups, bus_uid_)) {
             spdlog::warn("uid {} (pid {}) is not allowed to connect by the configuration", creds.uid, creds.pid);
             c.close("not allowed to connect");
             return;

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/activation.hpp"
+#include "daemon/auth_deadlines.hpp"
 #include "daemon/bus_message.hpp"
 #include "daemon/bus_settings.hpp"
 #include "daemon/connection.hpp"
@@ -77,6 +78,8 @@ public:
     bool connection_can_authenticate(const PeerCredentials& creds) const;
 
     Driver& driver() { return *driver_; }
+    /* Connections that must complete SASL and Hello by auth_timeout. */
+    AuthDeadlines& auth_deadlines() { return auth_deadlines_; }
     /* Called when a connection with a unique name goes away (a domain
      * removes the buses a control connection created). */
     std::function<void(Connection&)> on_disconnect;
@@ -191,6 +194,10 @@ private:
     uint32_t driver_serial_ = 0;
     uint64_t metadata_seqnum_ = 0;
     bool credential_stamps_ = false;
+    /* The daemon's euid, for allows_user: fixed once privileges were
+     * dropped, which happens before any bus exists (main.cpp). */
+    uid_t bus_uid_;
+    AuthDeadlines auth_deadlines_;
     std::unordered_map<uint64_t, ConnectionPtr> by_id_;
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
     /* Connections with a unique name, per uid (max_connections_per_user). */
