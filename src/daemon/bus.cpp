@@ -453,7 +453,11 @@ void Bus::announce(const std::vector<NameChange>& changes) {
             w.put_string(ch.name);
             w.put_string(old_name);
             w.put_string(new_name);
-            send_from_driver(b.finish(next_driver_serial()));
+            uint32_t serial = next_driver_serial();
+            if (driver_signal_has_receivers("NameOwnerChanged", w.bytes()))
+                send_from_driver(b.finish(serial));
+            else
+                ++stats_.broadcasts;  // sent to nobody, as broadcast() would count it
         }
         if (ch.new_owner) {
             if (Connection* c = find(ch.new_owner)) {
@@ -819,6 +823,28 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         return;
     }
     to_eavesdroppers(m, dest);
+}
+
+bool Bus::driver_signal_has_receivers(std::string_view member, std::span<const uint8_t> body) {
+    // Every connect and disconnect announces a unique name that, on most
+    // buses, nobody watches (name watchers match arg0 on well-known
+    // names). Asking the match index first skips building, parsing and
+    // routing a message for no one; the serial it would have had is
+    // still used, so the numbering of the bus's messages is unchanged.
+    if (!monitors_.empty()) return true;  // they see every message
+    if (matches_.total() == 0) return false;
+    wire::Header h;
+    h.type = wire::MessageType::signal;
+    h.path = "/org/freedesktop/DBus";
+    h.interface = "org.freedesktop.DBus";
+    h.member = member;
+    h.sender = "org.freedesktop.DBus";
+    h.signature = "sss";
+    h.body_length = static_cast<uint32_t>(body.size());
+    MatchInput in{h, body, h.sender, &owns_fn_};
+    std::vector<MatchOwner> owners;  // allocates only when there are some
+    matches_.collect(in, false, owners);
+    return !owners.empty();
 }
 
 void Bus::broadcast(const MessagePtr& m) {

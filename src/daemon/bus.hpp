@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -170,6 +171,10 @@ private:
     void route_to_unowned(Connection& from, const MessagePtr& m);
     void on_driver_signal(Connection& from, const MessagePtr& m);
     void broadcast(const MessagePtr& m);
+    /* Whether a broadcast signal of the driver's (path and interface
+     * org.freedesktop.DBus, little-endian `body` of signature sss) would
+     * reach anyone: a monitor, or a match rule. */
+    bool driver_signal_has_receivers(std::string_view member, std::span<const uint8_t> body);
     void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
     /* An error only monitors see (a broadcast or driver message refused by
      * policy for one recipient). */
