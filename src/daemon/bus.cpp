@@ -57,17 +57,11 @@ PeerCredentials peer_credentials(int fd) {
     len = sizeof(groups);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
         c.groups.assign(groups, groups + len / sizeof(gid_t));
-    // ENOPROTOOPT: no LSM of this kernel labels sockets, and none can be
-    // loaded later, so the question is not asked again on every accept.
-    static bool no_socket_labels = false;
-    if (no_socket_labels) return c;
     char label[256];
     len = sizeof(label);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len) == 0 && len > 0) {
         c.security_label.assign(label, len);
         while (!c.security_label.empty() && c.security_label.back() == '\0') c.security_label.pop_back();
-    } else if (errno == ENOPROTOOPT) {
-        no_socket_labels = true;
     }
     return c;
 }
