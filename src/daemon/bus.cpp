@@ -86,6 +86,8 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       guid_(make_guid()),
       driver_(std::make_unique<Driver>(*this)),
       activation_(*this, io),
+      bus_uid_(::geteuid()),
+      auth_deadlines_(io),
       accept_backoff_(io),
       read_buffer_(read_buffer_size),
       reply_timer_(io) {
@@ -249,8 +251,8 @@ void Bus::compile_policy(Connection& c) {
         if (g != creds.gid) peer.gids.push_back(g);
     // dbus-daemon (_dbus_unix_user_is_at_console with systemd): a uid is at
     // the console when logind gives it a seat. A local file read, and only
-    // at Hello and reload.
-    peer.at_console = sd_uid_get_seats(creds.uid, 0, nullptr) > 0;
+    // at Hello and reload, and only where an at_console policy can use it.
+    peer.at_console = settings_.policy->has_console_policies() && sd_uid_get_seats(creds.uid, 0, nullptr) > 0;
     c.policy.emplace(settings_.policy, peer);
 }
 
@@ -300,7 +302,7 @@ void Bus::on_authenticated(Connection& c) {
         const auto& creds = c.credentials();
         std::vector<gid_t> groups = creds.groups;
         groups.push_back(creds.gid);
-        if (!settings_.policy->allows_user(creds.uid, groups, ::geteuid())) {
+        if (!settings_.policy->allows_user(creds.uid, groups, bus_uid_)) {
             spdlog::warn("uid {} (pid {}) is not allowed to connect by the configuration", creds.uid, creds.pid);
             c.close("not allowed to connect");
             return;
@@ -476,7 +478,11 @@ void Bus::announce(const std::vector<NameChange>& changes) {
             w.put_string(ch.name);
             w.put_string(old_name);
             w.put_string(new_name);
-            send_from_driver(b.finish(next_driver_serial()));
+            uint32_t serial = next_driver_serial();
+            if (driver_signal_has_receivers("NameOwnerChanged", w.bytes()))
+                send_from_driver(b.finish(serial));
+            else
+                ++stats_.broadcasts;  // sent to nobody, as broadcast() would count it
         }
         if (ch.new_owner) {
             if (Connection* c = find(ch.new_owner)) {
@@ -859,6 +865,28 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
         return;
     }
     to_eavesdroppers(m, dest);
+}
+
+bool Bus::driver_signal_has_receivers(std::string_view member, std::span<const uint8_t> body) {
+    // Every connect and disconnect announces a unique name that, on most
+    // buses, nobody watches (name watchers match arg0 on well-known
+    // names). Asking the match index first skips building, parsing and
+    // routing a message for no one; the serial it would have had is
+    // still used, so the numbering of the bus's messages is unchanged.
+    if (!monitors_.empty()) return true;  // they see every message
+    if (matches_.total() == 0) return false;
+    wire::Header h;
+    h.type = wire::MessageType::signal;
+    h.path = "/org/freedesktop/DBus";
+    h.interface = "org.freedesktop.DBus";
+    h.member = member;
+    h.sender = "org.freedesktop.DBus";
+    h.signature = "sss";
+    h.body_length = static_cast<uint32_t>(body.size());
+    MatchInput in{h, body, h.sender, &owns_fn_};
+    std::vector<MatchOwner> owners;  // allocates only when there are some
+    matches_.collect(in, false, owners);
+    return !owners.empty();
 }
 
 void Bus::broadcast(const MessagePtr& m) {

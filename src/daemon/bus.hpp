@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/activation.hpp"
+#include "daemon/auth_deadlines.hpp"
 #include "daemon/bus_message.hpp"
 #include "daemon/bus_settings.hpp"
 #include "daemon/connection.hpp"
@@ -80,6 +82,8 @@ public:
     bool connection_can_authenticate(const PeerCredentials& creds) const;
 
     Driver& driver() { return *driver_; }
+    /* Connections that must complete SASL and Hello by auth_timeout. */
+    AuthDeadlines& auth_deadlines() { return auth_deadlines_; }
     /* Called when a connection with a unique name goes away (a domain
      * removes the buses a control connection created). */
     std::function<void(Connection&)> on_disconnect;
@@ -173,6 +177,10 @@ private:
     void route_to_unowned(Connection& from, const MessagePtr& m);
     void on_driver_signal(Connection& from, const MessagePtr& m);
     void broadcast(const MessagePtr& m);
+    /* Whether a broadcast signal of the driver's (path and interface
+     * org.freedesktop.DBus, little-endian `body` of signature sss) would
+     * reach anyone: a monitor, or a match rule. */
+    bool driver_signal_has_receivers(std::string_view member, std::span<const uint8_t> body);
     void to_eavesdroppers(const MessagePtr& m, Connection* addressed);
     /* An error only monitors see (a broadcast or driver message refused by
      * policy for one recipient). */
@@ -197,6 +205,10 @@ private:
     uint32_t driver_serial_ = 0;
     uint64_t metadata_seqnum_ = 0;
     bool credential_stamps_ = false;
+    /* The daemon's euid, for allows_user: fixed once privileges were
+     * dropped, which happens before any bus exists (main.cpp). */
+    uid_t bus_uid_;
+    AuthDeadlines auth_deadlines_;
     std::unordered_map<uint64_t, ConnectionPtr> by_id_;
     std::unordered_map<Connection*, ConnectionPtr> unregistered_;
     /* One per uid that ever sent; queued messages point into it (a node

@@ -45,9 +45,9 @@ Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerC
     : serial_number(serial),
       bus_(bus),
       socket_(io, fd.release()),
-      auth_timer_(io),
       pending_fd_timer_(io),
       creds_(std::move(creds)) {
+    auth_deadline_.connection = this;
     wire::SaslServer::Options opts;
     opts.peer_uid = creds_.uid;
     opts.allow_anonymous = bus_.settings().allow_anonymous;
@@ -64,23 +64,18 @@ Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerC
 Connection::~Connection() = default;
 
 void Connection::start() {
-    start_auth_timer();
-    arm_read();
-}
-
-void Connection::start_auth_timer() {
-    auto ms = bus_.settings().limits.auth_timeout;
-    if (ms <= 0) return;
-    auth_timer_.expires_after(std::chrono::milliseconds(ms));
-    auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (ec || self->state_ == State::active || self->state_ == State::closed) return;
-        self->close("authentication timed out");
-    });
+    if (auto ms = bus_.settings().limits.auth_timeout; ms > 0)
+        bus_.auth_deadlines().add(auth_deadline_, AuthDeadlines::Clock::now() + std::chrono::milliseconds(ms));
+    // Clients write the SASL greeting as soon as connect() returns, which
+    // is before accept(): it is usually waiting already. Reading it now
+    // saves a trip through epoll (a wait, and a re-arm); if it is not
+    // there yet, recvmsg says EAGAIN and on_readable() arms the wait.
+    on_readable();
 }
 
 void Connection::activate() {
     state_ = State::active;
-    auth_timer_.cancel();
+    AuthDeadlines::remove(auth_deadline_);
 }
 
 void Connection::arm_read() {
@@ -637,7 +632,7 @@ void Connection::close(const char* reason) {
                   unique_name.empty() ? "conn " + std::to_string(serial_number) : unique_name,
                   creds_.uid, creds_.pid, reason);
     state_ = State::closed;
-    auth_timer_.cancel();
+    AuthDeadlines::remove(auth_deadline_);
     pending_fd_timer_.cancel();
     boost::system::error_code ec;
     socket_.cancel(ec);

@@ -15,6 +15,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/auth_deadlines.hpp"
 #include "daemon/bus_message.hpp"
 #include "daemon/receive_quota.hpp"
 #include "daemon/unique_fd.hpp"
@@ -183,13 +184,13 @@ private:
     void pop_written();
     /* Queues MessagesLost(count) if the bus's share of the queue has room. */
     void report_lost_messages();
-    void start_auth_timer();
     /* Arms or cancels the pending_fd_timeout after a read. */
     void watch_pending_fds();
 
     Bus& bus_;
     boost::asio::posix::stream_descriptor socket_;
-    boost::asio::steady_timer auth_timer_;
+    /* On the bus's list of connections that must say Hello by auth_timeout. */
+    AuthDeadlines::Entry auth_deadline_;
     boost::asio::steady_timer pending_fd_timer_;
     bool pending_fd_timer_armed_ = false;
     PeerCredentials creds_;

@@ -1,6 +1,11 @@
 #include "daemon/metadata_attach.hpp"
 
+#include <sys/stat.h>
 #include <time.h>
+
+#include <charconv>
+#include <cstring>
+#include <string_view>
 
 #include "daemon/endpoint.hpp"
 #include "kdbus/attach_flags.hpp"
@@ -85,31 +90,54 @@ void capture(BusMessage& m, Connection* sender, uint64_t wanted, const NameRegis
 void pin_hello_identity(Connection& c) {
     pid_t pid = c.credentials().pid;
     if (pid <= 0) return;
-    metadata::Pidfd pidfd = metadata::Pidfd::open(pid);
+    // The pidfd of the process that connected (SO_PEERPIDFD) cannot name a
+    // later process that reused its pid; pidfd_open(pid) is for kernels
+    // before 6.5.
+    metadata::Pidfd pidfd(c.peer_pidfd().release());
+    if (!pidfd) pidfd = metadata::Pidfd::open(pid);
     if (!pidfd) return;
-    if (auto info = pidfd.info()) {
-        c.hello_identity = Connection::HelloIdentity{
-            {info->ruid, info->euid, info->suid, info->fsuid, info->rgid, info->egid, info->sgid, info->fsgid},
-            static_cast<pid_t>(info->ppid)};
-    }
     // The receiver's namespaces are pinned now (kdbus §3 rule 5). Most
     // peers share the daemon's, and then translation is the identity.
+    // Looked up by path, without opening /proc/PID: the check below that
+    // the process is still alive proves the pid named it throughout.
     struct Identity {
         std::optional<metadata::FileId> userns, pidns, root;
         bool operator==(const Identity&) const = default;
     };
-    auto identity = [](const metadata::ProcDir& d) {
-        return Identity{d.stat("ns/user"), d.stat("ns/pid"), d.stat("root")};
+    auto identity_of = [](std::string_view dir) {
+        auto id = [dir](std::string_view name) -> std::optional<metadata::FileId> {
+            char path[48];  // "/proc/<pid>/ns/user"
+            std::memcpy(path, dir.data(), dir.size());
+            std::memcpy(path + dir.size(), name.data(), name.size());
+            path[dir.size() + name.size()] = '\0';
+            struct stat st;
+            if (::stat(path, &st) != 0) return std::nullopt;
+            return metadata::file_id(st);
+        };
+        return Identity{id("ns/user"), id("ns/pid"), id("root")};
     };
-    static const std::optional<Identity> daemon = [&]() -> std::optional<Identity> {
-        auto self = metadata::ProcDir::self();
-        if (!self) return std::nullopt;
-        return identity(*self);
+    static const bool have_proc = [] {
+        struct stat st;
+        return ::stat("/proc/self", &st) == 0;
     }();
-    auto dir = metadata::ProcDir::open(pidfd, pid);
-    if (!daemon || !dir) return;
+    static const Identity daemon = identity_of("/proc/self/");
+    char dir[32] = "/proc/";
+    char* end = std::to_chars(dir + 6, dir + sizeof dir - 1, pid).ptr;
+    *end++ = '/';
+    Identity peer = identity_of(std::string_view(dir, static_cast<size_t>(end - dir)));
+    // PIDFD_GET_INFO (Linux 6.13) answers only while the process is
+    // unreaped, so it is the liveness check too; older kernels signal it.
+    auto info = pidfd.info();
+    if (info) {
+        c.hello_identity = Connection::HelloIdentity{
+            {info->ruid, info->euid, info->suid, info->fsuid, info->rgid, info->egid, info->sgid, info->fsgid},
+            static_cast<pid_t>(info->ppid)};
+    } else if (!pidfd.alive()) {
+        return;
+    }
+    if (!have_proc) return;
     static const metadata::NamespaceView daemon_view = metadata::NamespaceView::daemon();
-    if (identity(*dir) == *daemon)
+    if (peer == daemon)
         c.namespaces = daemon_view;
     else
         c.namespaces = metadata::NamespaceView::capture(pidfd, pid);

@@ -67,6 +67,9 @@ public:
     /* Whether any <policy group=...> exists: only then does the broker need
      * the peer's groups. */
     bool has_group_policies() const { return !by_group_.empty(); }
+    /* Whether any <policy at_console=...> exists: only then does the
+     * broker need to ask logind whether the peer has a seat. */
+    bool has_console_policies() const { return !console_true_.empty() || !console_false_.empty(); }
 
     /* The rule lists, for inspection and tests. */
     const std::vector<const Rule*>& default_rules() const { return default_; }
