@@ -22,6 +22,7 @@
 #include "daemon/connection.hpp"
 #include "daemon/control_options.hpp"
 #include "daemon/domain_names.hpp"
+#include "policy/limits_json.hpp"
 #include "daemon/domain_privilege.hpp"
 #include "daemon/errors.hpp"
 #include "daemon/listen_address.hpp"
@@ -75,11 +76,13 @@ BusSettings settings_for(const std::string& name, const std::string& policy_text
     bool json = is_json(policy_text);
     policy::Config c = policy::load_config_string(policy_text.empty() || json ? open_policy : policy_text,
                                                   "(policy of bus " + name + ")", lo);
+    // A JSON policy carries its bus's limits itself (limits_json.hpp).
+    std::string rules = json ? policy::take_json_limits(policy_text, c.limits) : std::string();
     BusSettings s = settings_from_config(c);
     s.type = name;
     if (json) {
         s.policy = nullptr;
-        s.kdbus_policy = KdbusBusPolicy{policy::EndpointPolicy::from_json(policy_text), owner};
+        s.kdbus_policy = KdbusBusPolicy{policy::EndpointPolicy::from_json(rules), owner};
     }
     return s;
 }

@@ -618,5 +618,32 @@ TEST_F(Endpoints, AnEndpointIsChargedAsItsOwnUser) {
   for (const auto& m : got) EXPECT_NE(m.reply_cookie, call) << m.describe();
 }
 
+TEST_F(JsonPolicyBus, ItsLimitsComeWithThePolicy) {
+  ASSERT_TRUE(create(R"({"names": {"org.example.*": [ {"world": true, "access": "own"} ]},
+      "limits": {"max_match_rules_per_user": 3, "users": {"0": {"max_names_per_user": 2}}}})")
+                  .ok());
+  // Root may own two names on this bus, and add three rules.
+  SdBusPeer root(domain_->bus_address("0-kdbus"));
+  EXPECT_EQ(root.request_name("org.example.One").u32(), 1u);
+  EXPECT_EQ(root.request_name("org.example.Two").u32(), 1u);
+  CallResult third = root.request_name("org.example.Three");
+  EXPECT_FALSE(third.ok());
+  EXPECT_THAT(third.describe(), HasSubstr("max_names_per_user=2"));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(root.call_driver("AddMatch", "s", ("member='M" + std::to_string(i) + "'").c_str()).ok()) << i;
+  EXPECT_THAT(root.call_driver("AddMatch", "s", "member='M3'").describe(), HasSubstr("max_match_rules_per_user=3"));
+  // Another uid's names are its own.
+  CommandResult other = run_command(
+      as_stranger({"call", kDriverName, kDriverPath, kDriverInterface, "RequestName", "su", "org.example.Three", "0"}),
+      milliseconds(10000));
+  EXPECT_TRUE(other.ok()) << other.describe();
+}
+
+TEST_F(JsonPolicyBus, AnUnknownLimitIsInvalidArgs) {
+  CallResult r = create(R"({"limits": {"max_bees": 3}})");
+  EXPECT_EQ(r.error_name, kErrorInvalidArgs);
+  EXPECT_THAT(r.error_message, HasSubstr("max_bees"));
+}
+
 }  // namespace
 }  // namespace kdbusd::itest
