@@ -170,4 +170,7 @@ std::function<bool(const Received&)> is_method_call(std::string member);
 // A driver signal (NameAcquired, NameLost) whose first argument is name.
 std::function<bool(const Received&)> is_name_signal(std::string member, std::string name);
 
+// One counter of the bus's Debug.Stats.GetStats (a u); throws if absent.
+uint32_t bus_stat(SdBusPeer& peer, const std::string& key);
+
 }  // namespace kdbusd::itest

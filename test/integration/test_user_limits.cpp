@@ -69,26 +69,6 @@ std::string unanswered_call(RawBusConnection& c, const std::string& dest) {
   return error ? outcome(*error) : "pending";
 }
 
-// One counter of Debug.Stats.GetStats.
-uint32_t bus_stat(SdBusPeer& peer, const std::string& key) {
-  CallResult r = peer.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Debug.Stats", "GetStats");
-  if (!r.ok()) throw std::runtime_error("GetStats: " + r.describe());
-  sd_bus_message* m = r.reply.get();
-  if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0) throw std::runtime_error("GetStats: not a{sv}");
-  while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-    const char* k = nullptr;
-    sd_bus_message_read(m, "s", &k);
-    if (k == key) {
-      uint32_t v = 0;
-      if (sd_bus_message_read(m, "v", "u", &v) < 0) throw std::runtime_error(key + " is not a u");
-      return v;
-    }
-    sd_bus_message_skip(m, "v");
-    sd_bus_message_exit_container(m);
-  }
-  throw std::runtime_error("GetStats has no " + key);
-}
-
 class UserLimitsTest : public ::testing::Test {
  protected:
   void start(const std::string& limits) {
