@@ -48,6 +48,7 @@ Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerC
       pending_fd_timer_(io),
       creds_(std::move(creds)) {
     auth_deadline_.connection = this;
+    large_read_.connection = this;
     wire::SaslServer::Options opts;
     opts.peer_uid = creds_.uid;
     opts.allow_anonymous = bus_.settings().allow_anonymous;
@@ -84,6 +85,7 @@ void Connection::arm_read() {
     // sent has left the bus (IncomingCharge::on_release re-arms).
     if (incoming_ && incoming_->over()) return;
     if (backlogged()) return;  // pop_written() re-arms
+    if (large_length_ && !may_read_large()) return;  // end_large_read() of an older one re-arms
     read_armed_ = true;
     if (yielded_) {
         // Complete messages wait in partial_: the socket may never become
@@ -119,6 +121,7 @@ void Connection::on_readable() {
 
     for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
         if ((incoming_ && incoming_->over()) || backlogged()) break;  // see arm_read()
+        if (large_length_ && !may_read_large()) break;
         if (read_budget_spent()) {
             yielded_ = true;  // nothing left behind but the socket's data
             break;
@@ -188,7 +191,9 @@ void Connection::on_readable() {
 
         if (into_large) {
             large_filled_ += static_cast<size_t>(n);
+            account().reading += static_cast<size_t>(n);
             if (large_filled_ < large_length_) continue;
+            end_large_read();
             std::vector<uint8_t> whole = std::move(large_);
             large_ = {};
             large_length_ = 0;
@@ -319,6 +324,7 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
                 large_.assign(data.data() + pos, data.data() + pos + left);
                 large_length_ = length;
                 large_filled_ = left;
+                start_large_read(left);
                 return data.size();
             }
             break;
@@ -645,8 +651,28 @@ void Connection::close(const char* reason) {
     }
     in_fds_.clear();
     partial_.clear();
+    if (large_length_) end_large_read();
     large_ = {};
     large_length_ = 0;
+}
+
+bool Connection::may_read_large() {
+    UserAccount& a = account();
+    return &a.readers.front() == &large_read_ || a.reading + a.bytes < a.limits.queued_bytes;
+}
+
+void Connection::start_large_read(size_t bytes) {
+    UserAccount& a = account();
+    a.reading += bytes;
+    a.readers.push_back(large_read_);
+}
+
+void Connection::end_large_read() {
+    UserAccount& a = account();
+    a.reading -= large_filled_;
+    large_read_.unlink();
+    // Room for the others: the next oldest reads on now whatever the room.
+    for (LargeRead& r : a.readers) r.connection->arm_read();
 }
 
 }  // namespace kdbus::daemon

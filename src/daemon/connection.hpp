@@ -208,6 +208,12 @@ private:
     std::vector<uint8_t> large_;    // capacity: the message; size: what was read, plus the next chunk
     size_t large_length_ = 0;      // the whole message; 0 when none is being read
     size_t large_filled_ = 0;
+    LargeRead large_read_;         // in account().readers while large_ fills
+    /* The user's bytes in flight are bounded (UserAccount::reading): the
+     * oldest large message of the user reads on, others wait for room. */
+    bool may_read_large();
+    void start_large_read(size_t bytes);
+    void end_large_read();
     // devector, not deque: libstdc++'s deque allocates ~560 bytes even
     // when empty, a third of an idle connection (docs/performance.md).
     boost::container::devector<UniqueFd> in_fds_;

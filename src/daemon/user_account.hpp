@@ -7,9 +7,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <boost/intrusive/list.hpp>
+
 #include "daemon/bus_settings.hpp"
 
 namespace kdbus::daemon {
+
+class Connection;
+
+/* A connection in the middle of reading a message too large for the bus's
+ * read buffer (Connection::large_); unlinks itself when it goes. */
+struct LargeRead : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    Connection* connection = nullptr;
+};
 
 /* What an account is charged for besides queued bytes and fds (which the
  * receivers' queues charge, receive_quota.hpp). */
@@ -35,6 +45,12 @@ struct UserAccount {
     size_t names = 0;        // owned or queued for
     size_t match_rules = 0;  // AddMatch references
     size_t replies = 0;      // method calls awaiting a reply
+    /* Bytes of messages still arriving on the user's connections, and
+     * those connections, oldest first. With `bytes` they are held under
+     * limits.queued_bytes: the others wait while the oldest, which always
+     * reads on (one message always fits), finishes. */
+    size_t reading = 0;
+    boost::intrusive::list<LargeRead, boost::intrusive::constant_time_size<false>> readers;
 
     size_t& held(UserResource r) {
         switch (r) {

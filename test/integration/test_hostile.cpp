@@ -4,6 +4,7 @@
 // an attack for a bounded time while a well-behaved client on the same bus
 // times GetId round trips, which must stay under 100 ms throughout.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -180,6 +181,53 @@ TEST_F(HostileTest, MessagesThatStopAfterDeclaringHugeLengthsCostOnlyWhatWasSent
 }
 
 /* a slow reader */
+
+// Writes `bytes[from, to)` without blocking for as long as the peer keeps
+// taking them (each wait for room is at most `patience`); returns where
+// it stopped.
+size_t write_while_taken(int fd, const std::vector<uint8_t>& bytes, size_t from, size_t to,
+                         milliseconds patience) {
+  while (from < to) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(patience.count())) <= 0) break;
+    ssize_t n = ::send(fd, bytes.data() + from, to - from, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;
+    from += static_cast<size_t>(n);
+  }
+  return from;
+}
+
+TEST_F(HostileTest, OneUidsMessagesInFlightAreBoundedAndTheOldestAlwaysCompletes) {
+  start(limited_config(R"(  <limit name="max_message_size">33554432</limit>
+  <limit name="max_queued_bytes_per_user">16777216</limit>
+)"));
+  // Two connections of one uid each send 24 MiB messages, more than the
+  // uid's 16 MiB. The first, the oldest, is read on; the second waits for
+  // room, and is read once the first is whole.
+  RawBusConnection receiver(socket_path());
+  receiver.authenticate_and_hello();
+  auto first = bulky_call(receiver.unique_name(), 24 * MiB, 1000);
+  auto second = bulky_call(receiver.unique_name(), 24 * MiB, 1001);
+  RawBusConnection a(socket_path()), b(socket_path());
+  a.authenticate_and_hello();
+  b.authenticate_and_hello();
+  a.send_bytes(std::vector<uint8_t>(first.begin(), first.begin() + 20 * MiB));  // the daemon reads nearly all
+  size_t b_sent = write_while_taken(b.fd(), second, 0, second.size(), 500ms);
+  EXPECT_LT(b_sent, 4 * MiB) << "the daemon read " << b_sent / MiB
+                             << " MiB of a second 24 MiB message while the uid held 20 MiB in flight";
+  probe_->ping();  // the bus serves everyone else meanwhile
+
+  // The oldest completes and is delivered; then the second is read too.
+  a.send_bytes(std::vector<uint8_t>(first.begin() + 20 * MiB, first.end()));
+  auto is_take = [](uint32_t serial) {
+    return [serial](const RawMessage& m) { return m.member == "Take" && m.serial == serial; };
+  };
+  EXPECT_TRUE(receiver.wait_for(is_take(1000), 10000ms).has_value()) << "the oldest message never arrived";
+  EXPECT_EQ(write_while_taken(b.fd(), second, b_sent, second.size(), 10000ms), second.size());
+  EXPECT_TRUE(receiver.wait_for(is_take(1001), 10000ms).has_value()) << "the waiting message never arrived";
+  expect_service_held();
+}
 
 TEST_F(HostileTest, SlowReaderOneByteAtATimeDoesNotSlowTheBus) {
   start();
