@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -80,8 +79,6 @@ void Connection::activate() {
 }
 
 void Connection::arm_read() {
-    // Valid only when on_readable() calls this right after its last read.
-    const bool drained = std::exchange(drained_, false);
     if (read_armed_ || state_ == State::closed) return;
     // Over max_incoming_bytes / max_incoming_unix_fds: wait until what it
     // sent has left the bus (IncomingCharge::on_release re-arms).
@@ -98,15 +95,12 @@ void Connection::arm_read() {
         });
         return;
     }
-    auto on_wait = [self = shared_from_this()](const boost::system::error_code& ec) {
-        self->read_armed_ = false;
-        if (ec || self->state_ == State::closed) return;
-        self->on_readable();
-    };
-    if (drained)
-        socket_.wait_read_drained(std::move(on_wait));  // no epoll_ctl
-    else
-        socket_.wait_read(std::move(on_wait));
+    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->read_armed_ = false;
+                           if (ec || self->state_ == State::closed) return;
+                           self->on_readable();
+                       });
 }
 
 void Connection::on_readable() {
@@ -155,17 +149,12 @@ void Connection::on_readable() {
         ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                drained_ = true;
-                break;
-            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             close("read error");
             return;
         }
-        bool got_fds = false;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                got_fds = true;
                 size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
                 for (size_t i = 0; i < count; ++i) in_fds_.emplace_back(fds[i]);
@@ -209,16 +198,10 @@ void Connection::on_readable() {
         }
 
         if (!dispatch(buffer, have + static_cast<size_t>(n))) return;
-        // A short read drained the socket, no need to see EAGAIN — unless
-        // the kernel stopped at a message boundary of its own: after a
-        // write that carried fds, or at a change of writer under
-        // SO_PASSCRED (net/unix/af_unix.c, unix_stream_read_generic). Then
-        // arm_read() falls back to wait_read(), whose epoll_ctl makes the
-        // kernel report the socket again at once if more is there.
-        if (static_cast<size_t>(n) < room) {
-            drained_ = !got_fds && !credential_stamps_;
-            break;
-        }
+        // A short read drained the socket. No need to see EAGAIN: re-arming
+        // the wait modifies the epoll registration, and the kernel reports
+        // the socket again at once if more arrived meanwhile.
+        if (static_cast<size_t>(n) < room) break;
     }
     watch_pending_fds();
     arm_read();
@@ -410,7 +393,6 @@ UniqueFd Connection::peer_pidfd() {
 void Connection::enable_credential_stamps() {
     int one = 1;
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-    credential_stamps_ = true;
 }
 
 namespace {
@@ -635,11 +617,12 @@ void Connection::pop_written() {
 void Connection::arm_write() {
     if (write_armed_ || state_ == State::closed) return;
     write_armed_ = true;
-    socket_.wait_write([self = shared_from_this()](const boost::system::error_code& ec) {
-        self->write_armed_ = false;
-        if (ec || self->state_ == State::closed) return;
-        self->flush();
-    });
+    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->write_armed_ = false;
+                           if (ec || self->state_ == State::closed) return;
+                           self->flush();
+                       });
 }
 
 void Connection::close(const char* reason) {
@@ -651,9 +634,10 @@ void Connection::close(const char* reason) {
     state_ = State::closed;
     AuthDeadlines::remove(auth_deadline_);
     pending_fd_timer_.cancel();
-    socket_.cancel();
+    boost::system::error_code ec;
+    socket_.cancel(ec);
     bus_.on_connection_closed(*this);
-    socket_.close();
+    socket_.close(ec);
     while (!out_.empty()) {
         auto& e = out_.front();
         quota_.release(e.charged_to, e.size(), quota_fds(*e.message));

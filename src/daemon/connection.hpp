@@ -12,13 +12,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/container/devector.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/auth_deadlines.hpp"
 #include "daemon/bus_message.hpp"
 #include "daemon/receive_quota.hpp"
 #include "daemon/unique_fd.hpp"
-#include "daemon/watched_descriptor.hpp"
 #include "metadata/namespace_view.hpp"
 #include "metadata/pidfd.hpp"
 #include "policy/endpoint_policy.hpp"
@@ -188,7 +188,7 @@ private:
     void watch_pending_fds();
 
     Bus& bus_;
-    WatchedDescriptor socket_;
+    boost::asio::posix::stream_descriptor socket_;
     /* On the bus's list of connections that must say Hello by auth_timeout. */
     AuthDeadlines::Entry auth_deadline_;
     boost::asio::steady_timer pending_fd_timer_;
@@ -235,12 +235,6 @@ private:
     size_t lost_messages_ = 0;        // not yet reported with MessagesLost
     bool write_armed_ = false;
     bool read_armed_ = false;
-    /* The read that on_readable() ended with proved the socket empty, so
-     * arm_read() may wait without asking epoll to look again (see
-     * watched_descriptor.hpp). Only ever true between the two. */
-    bool drained_ = false;
-    /* SO_PASSCRED is on: a read may stop short at a change of writer. */
-    bool credential_stamps_ = false;
 };
 
 using ConnectionPtr = std::shared_ptr<Connection>;
