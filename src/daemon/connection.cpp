@@ -1,5 +1,6 @@
 #include "daemon/connection.hpp"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -38,13 +39,19 @@ constexpr size_t max_iov = 256;
 
 std::string hex_guid_string(const std::string& guid) { return guid; }
 
+/* What a connection's socket is watched for; EPOLLOUT is added while a
+ * write is blocked. EPOLLHUP and EPOLLERR are always reported. */
+constexpr uint32_t read_events = EPOLLIN | EPOLLRDHUP;
+constexpr uint32_t hangup_events = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+
 }  // namespace
 
 Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerCredentials creds,
                        uint64_t serial)
     : serial_number(serial),
       bus_(bus),
-      socket_(io, fd.release()),
+      io_(io),
+      fd_(std::move(fd)),
       pending_fd_timer_(io),
       creds_(std::move(creds)) {
     auth_deadline_.connection = this;
@@ -68,10 +75,17 @@ void Connection::start() {
     if (auto ms = bus_.settings().limits.auth_timeout; ms > 0)
         bus_.auth_deadlines().add(auth_deadline_, AuthDeadlines::Clock::now() + std::chrono::milliseconds(ms));
     // Clients write the SASL greeting as soon as connect() returns, which
-    // is before accept(): it is usually waiting already. Reading it now
-    // saves a trip through epoll (a wait, and a re-arm); if it is not
-    // there yet, recvmsg says EAGAIN and on_readable() arms the wait.
+    // is before accept() (sd-bus writes BEGIN and Hello with it): read
+    // first, then add the socket to epoll. The ADD reports the socket at
+    // once if anything arrived after the read, and nothing if not, so no
+    // wake-up is spent on what was read here.
+    readable_ = true;
     on_readable();
+    if (state_ == State::closed) return;
+    if (!watch_.add(io_, fd_.get(), write_blocked_ ? read_events | EPOLLOUT : read_events, *this)) {
+        spdlog::warn("conn {}: cannot watch its socket: {}", serial_number, std::strerror(errno));
+        close("epoll refused the socket");
+    }
 }
 
 void Connection::activate() {
@@ -79,30 +93,44 @@ void Connection::activate() {
     AuthDeadlines::remove(auth_deadline_);
 }
 
-void Connection::arm_read() {
-    if (read_armed_ || state_ == State::closed) return;
+void Connection::on_epoll_events(uint32_t events) {
+    if (state_ == State::closed) return;
+    auto self = shared_from_this();  // a handler below may close it and drop the bus's reference
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && write_blocked_) {
+        write_blocked_ = false;
+        flush();
+        if (state_ == State::closed) return;
+        // Drained: stop the reports of room that every read of the peer's
+        // would raise from now on.
+        if (!write_blocked_) watch_.modify(read_events);
+    }
+    if (events & (EPOLLIN | hangup_events)) {
+        readable_ = true;
+        if (events & hangup_events) hangup_ = true;
+        if (may_read()) on_readable();
+    }
+}
+
+bool Connection::may_read() {
+    if (state_ == State::closed) return false;
     // Over max_incoming_bytes / max_incoming_unix_fds: wait until what it
     // sent has left the bus (IncomingCharge::on_release re-arms).
-    if (incoming_ && incoming_->over()) return;
-    if (backlogged()) return;  // pop_written() re-arms
-    if (large_length_ && !may_read_large()) return;  // end_large_read() of an older one re-arms
-    read_armed_ = true;
-    if (yielded_) {
-        // Complete messages wait in partial_: the socket may never become
-        // readable again, so come back after the handlers ready now.
-        boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
-            self->read_armed_ = false;
-            if (self->state_ == State::closed) return;
-            self->on_readable();
-        });
-        return;
-    }
-    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->read_armed_ = false;
-                           if (ec || self->state_ == State::closed) return;
-                           self->on_readable();
-                       });
+    if (incoming_ && incoming_->over()) return false;
+    if (backlogged()) return false;  // pop_written() re-arms
+    if (large_length_ && !may_read_large()) return false;  // end_large_read() of an older one re-arms
+    return true;
+}
+
+void Connection::arm_read() {
+    // Complete messages may wait in partial_ (yielded_), or input the
+    // socket reported that was not read to its end: no new edge would
+    // report either, so come back after the handlers ready now.
+    if (!(readable_ || yielded_) || resume_posted_ || !may_read()) return;
+    resume_posted_ = true;
+    boost::asio::post(io_, [self = shared_from_this()] {
+        self->resume_posted_ = false;
+        if (self->may_read()) self->on_readable();
+    });
 }
 
 void Connection::on_readable() {
@@ -149,15 +177,20 @@ void Connection::on_readable() {
         msg.msg_iovlen = 1;
         msg.msg_control = control;
         msg.msg_controllen = sizeof(control);
-        ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                readable_ = false;
+                break;
+            }
             close("read error");
             return;
         }
+        bool got_fds = false;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                got_fds = true;
                 size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
                 for (size_t i = 0; i < count; ++i) in_fds_.emplace_back(fds[i]);
@@ -192,21 +225,27 @@ void Connection::on_readable() {
         if (into_large) {
             large_filled_ += static_cast<size_t>(n);
             account().reading += static_cast<size_t>(n);
-            if (large_filled_ < large_length_) continue;
-            end_large_read();
-            std::vector<uint8_t> whole = std::move(large_);
-            large_ = {};
-            large_length_ = 0;
-            large_filled_ = 0;
-            if (!take_message(std::move(whole))) return;
-            continue;
+            if (large_filled_ == large_length_) {
+                end_large_read();
+                std::vector<uint8_t> whole = std::move(large_);
+                large_ = {};
+                large_length_ = 0;
+                large_filled_ = 0;
+                if (!take_message(std::move(whole))) return;
+            }
+        } else if (!dispatch(buffer, have + static_cast<size_t>(n))) {
+            return;
         }
-
-        if (!dispatch(buffer, have + static_cast<size_t>(n))) return;
-        // A short read drained the socket. No need to see EAGAIN: re-arming
-        // the wait modifies the epoll registration, and the kernel reports
-        // the socket again at once if more arrived meanwhile.
-        if (static_cast<size_t>(n) < room) break;
+        // A short read drained the socket: no need to see EAGAIN, any byte
+        // that arrives later raises a new edge. Unless the kernel stopped
+        // at a boundary of its own — after a write that carried fds, or at
+        // a change of writer under SO_PASSCRED (net/unix/af_unix.c,
+        // unix_stream_read_generic) — or the edge that woke us carried a
+        // hang-up, whose EOF waits behind the data with no edge to come.
+        if (static_cast<size_t>(n) < room && !got_fds && !credential_stamps_ && !hangup_) {
+            readable_ = false;
+            break;
+        }
     }
     watch_pending_fds();
     arm_read();
@@ -275,7 +314,7 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
                 const char* p = reply.data();
                 size_t left = reply.size();
                 while (left > 0) {
-                    ssize_t w = ::send(socket_.native_handle(), p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+                    ssize_t w = ::send(fd_.get(), p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
                     if (w < 0 && errno == EINTR) continue;
                     if (w <= 0) {
                         close("write error during authentication");
@@ -392,13 +431,14 @@ UniqueFd Connection::peer_pidfd() {
     constexpr int so_peerpidfd = 77;  // Linux 6.5; Debian 12's headers predate it
     int fd = -1;
     socklen_t len = sizeof(fd);
-    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, so_peerpidfd, &fd, &len) < 0) return UniqueFd();
+    if (::getsockopt(fd_.get(), SOL_SOCKET, so_peerpidfd, &fd, &len) < 0) return UniqueFd();
     return UniqueFd(fd);
 }
 
 void Connection::enable_credential_stamps() {
     int one = 1;
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+    credential_stamps_ = true;
 }
 
 namespace {
@@ -539,7 +579,7 @@ void Connection::report_lost_messages() {
 }
 
 void Connection::flush() {
-    if (state_ == State::closed || write_armed_) return;
+    if (state_ == State::closed || write_blocked_) return;
     iovec iov[max_iov];
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 253)];
 
@@ -576,7 +616,7 @@ void Connection::flush() {
             int* out = reinterpret_cast<int*>(CMSG_DATA(c));
             for (size_t i = 0; i < fds.size(); ++i) out[i] = fds[i].get();
         }
-        ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -621,14 +661,11 @@ void Connection::pop_written() {
 }
 
 void Connection::arm_write() {
-    if (write_armed_ || state_ == State::closed) return;
-    write_armed_ = true;
-    socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->write_armed_ = false;
-                           if (ec || self->state_ == State::closed) return;
-                           self->flush();
-                       });
+    if (write_blocked_ || state_ == State::closed) return;
+    write_blocked_ = true;
+    if (!watch_) return;  // start() adds the socket with EPOLLOUT
+    // Reported at once if there is room again already (a MOD re-polls).
+    if (watch_.modify(read_events | EPOLLOUT) != 0) close("cannot watch for room to write");
 }
 
 void Connection::close(const char* reason) {
@@ -640,10 +677,9 @@ void Connection::close(const char* reason) {
     state_ = State::closed;
     AuthDeadlines::remove(auth_deadline_);
     pending_fd_timer_.cancel();
-    boost::system::error_code ec;
-    socket_.cancel(ec);
     bus_.on_connection_closed(*this);
-    socket_.close(ec);
+    watch_.reset();
+    fd_.reset();
     while (!out_.empty()) {
         auto& e = out_.front();
         quota_.release(e.charged_to, e.size(), quota_fds(*e.message));

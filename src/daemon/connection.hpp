@@ -12,11 +12,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/container/devector.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/auth_deadlines.hpp"
 #include "daemon/bus_message.hpp"
+#include "daemon/epoll_watch.hpp"
 #include "daemon/receive_quota.hpp"
 #include "daemon/unique_fd.hpp"
 #include "metadata/namespace_view.hpp"
@@ -39,7 +39,7 @@ struct PeerCredentials {
     std::string security_label;
 };
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, private EpollWatch::Owner {
 public:
     enum class State {
         authenticating,  // SASL
@@ -164,6 +164,12 @@ private:
         size_t size() const { return header().size() + message->body().size(); }
     };
 
+    /* The socket's readiness, as epoll reported it (epoll_watch.hpp). */
+    void on_epoll_events(uint32_t events) override;
+    /* Not paused by a limit: reading it now would be allowed. */
+    bool may_read();
+    /* After a pause or a wake-up that left something unread: reads on
+     * from a posted handler, since no new epoll edge may come for it. */
     void arm_read();
     void on_readable();
     /* Dispatches the complete messages in buffer[0, total) and keeps the
@@ -188,7 +194,11 @@ private:
     void watch_pending_fds();
 
     Bus& bus_;
-    boost::asio::posix::stream_descriptor socket_;
+    boost::asio::io_context& io_;
+    UniqueFd fd_;
+    /* In the loop's epoll set from start() to close(), edge-triggered
+     * for input and hang-up; for output too while a write is blocked. */
+    EpollRegistration watch_;
     /* On the bus's list of connections that must say Hello by auth_timeout. */
     AuthDeadlines::Entry auth_deadline_;
     boost::asio::steady_timer pending_fd_timer_;
@@ -239,8 +249,17 @@ private:
     std::array<size_t, 4> held_{};        // per UserResource
     mutable std::optional<policy::EndpointPeer> policy_peer_;
     size_t lost_messages_ = 0;        // not yet reported with MessagesLost
-    bool write_armed_ = false;
-    bool read_armed_ = false;
+    /* Epoll reported input that has not been read to the end yet: set by
+     * every edge, cleared by a read that proves the socket drained. With
+     * edge triggering nothing else would report it again. */
+    bool readable_ = false;
+    /* Epoll reported a hang-up: its EOF may sit behind data, so a short
+     * read no longer proves the socket drained; read to EAGAIN or EOF. */
+    bool hangup_ = false;
+    /* SO_PASSCRED is on: a read may stop short at a change of writer. */
+    bool credential_stamps_ = false;
+    bool write_blocked_ = false;      // EAGAIN; watching for EPOLLOUT
+    bool resume_posted_ = false;      // arm_read()'s handler is pending
 };
 
 using ConnectionPtr = std::shared_ptr<Connection>;

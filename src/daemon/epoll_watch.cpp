@@ -1,0 +1,104 @@
+#include "daemon/epoll_watch.hpp"
+
+#include <cerrno>
+
+#include <boost/asio/post.hpp>
+
+namespace kdbus::daemon {
+
+namespace {
+
+using Reactor = boost::asio::detail::epoll_reactor;
+
+/* The reactor's epoll fd is a private member. An explicit instantiation
+ * may name it ([temp.spec.general]: access is not checked there), and
+ * hands the member pointer out through a friend. */
+int Reactor::*reactor_epoll_fd();
+
+template <int Reactor::*Member>
+struct ReactorEpollFd {
+    friend int Reactor::*reactor_epoll_fd() { return Member; }
+};
+
+template struct ReactorEpollFd<&Reactor::epoll_fd_>;
+
+}  // namespace
+
+void EpollWatch::complete(void* owner, boost::asio::detail::operation* base, const boost::system::error_code&,
+                          std::size_t events) {
+    if (!owner) return;  // the io_context is being destroyed: nothing to tell
+    auto* watch = static_cast<EpollWatch*>(base);
+    // The scheduler counts every operation it runs as a unit of work done;
+    // an event is none (as for Asio's own descriptor states), so give it back.
+    watch->watches_.scheduler_.compensating_work_started();
+    if (watch->owner_) watch->owner_->on_epoll_events(static_cast<uint32_t>(events));
+}
+
+EpollWatches::EpollWatches(boost::asio::execution_context& context)
+    : service(context),
+      io_(static_cast<boost::asio::io_context&>(context)),
+      scheduler_(boost::asio::use_service<boost::asio::detail::scheduler>(context)) {
+    auto& reactor = boost::asio::use_service<Reactor>(context);
+    reactor.init_task();  // the scheduler waits on the reactor (as Asio's own I/O objects make it)
+    epoll_fd_ = reactor.*reactor_epoll_fd();
+}
+
+EpollWatches::~EpollWatches() = default;
+
+EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner) {
+    EpollWatch* watch;
+    if (!free_.empty()) {
+        watch = free_.back();
+        free_.pop_back();
+    } else {
+        all_.push_back(std::unique_ptr<EpollWatch>(new EpollWatch(*this)));
+        watch = all_.back().get();
+    }
+    epoll_event ev{};
+    ev.events = events | EPOLLET;
+    ev.data.ptr = watch;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int err = errno;
+        free_.push_back(watch);  // never in the set: no event of it can be queued
+        errno = err;
+        return nullptr;
+    }
+    watch->owner_ = &owner;
+    watch->fd_ = fd;
+    return watch;
+}
+
+int EpollWatches::modify(EpollWatch& watch, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events | EPOLLET;
+    ev.data.ptr = &watch;
+    return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, watch.fd_, &ev);
+}
+
+void EpollWatches::remove(EpollWatch& watch) {
+    // Explicitly, not by close(): a descriptor duplicated elsewhere (a
+    // child between fork and exec) would keep its registration alive.
+    epoll_event ev{};
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd_, &ev);
+    watch.owner_ = nullptr;
+    watch.fd_ = -1;
+    // An event of it may be queued behind the running handler. A handler
+    // posted now runs after it, so reuse waits for that. (At shutdown the
+    // post is dropped and the watch is freed with the others.)
+    boost::asio::post(io_, [this, w = &watch] { free_.push_back(w); });
+}
+
+bool EpollRegistration::add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner) {
+    reset();
+    watches_ = &boost::asio::use_service<EpollWatches>(io);
+    watch_ = watches_->add(fd, events, owner);
+    return watch_ != nullptr;
+}
+
+void EpollRegistration::reset() {
+    if (!watch_) return;
+    watches_->remove(*watch_);
+    watch_ = nullptr;
+}
+
+}  // namespace kdbus::daemon

@@ -1,0 +1,125 @@
+/* EpollWatch: a descriptor in Asio's own epoll set, registered once, whose
+ * readiness events reach its owner as the kernel reported them */
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+// The public headers first: Asio's detail headers assume them.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/scheduler.hpp>
+#include <boost/version.hpp>
+
+namespace kdbus::daemon {
+
+/*
+ * Why not stream_descriptor::async_wait: Asio registers a descriptor
+ * edge-triggered without EPOLLRDHUP, and every async_wait re-arms it with
+ * an epoll_ctl(MOD) so that the kernel looks at the socket again. That is
+ * one syscall per message routed, a quarter of a method call's (docs/
+ * performance.md). Waiting for the next edge without the MOD is only safe
+ * when the reader knows which events the edge carried: a client that
+ * writes and hangs up before the bus reads gives one edge for both, and a
+ * short read of the data does not show the EOF behind it.
+ *
+ * So a watch is added to the epoll set of the io_context's reactor once,
+ * edge-triggered with the events its owner asks for (EPOLLRDHUP included),
+ * and removed once. The reactor's epoll_wait hands every event of it to
+ * the scheduler as an operation — the way it hands its own descriptor
+ * states — and the operation calls `Owner::on_epoll_events(events)` on the
+ * loop, in turn with every other handler. No re-arming: the owner keeps
+ * track of what it has not read yet (Connection: readable_, hangup_).
+ *
+ * This leans on Boost 1.81's epoll reactor (Debian 12's): its run() treats
+ * an event's data.ptr as a descriptor_state, of which it only uses the
+ * `operation` base — queue link, completion function and task_result_, in
+ * which it passes the events. A watch is an `operation` too, first base
+ * at offset 0 like the descriptor state's. The reactor's epoll fd is
+ * private; epoll_watch.cpp names it through an explicit instantiation.
+ * Single-threaded use only, like the rest of the bus.
+ */
+static_assert(BOOST_VERSION / 100 == 1081, "EpollWatch relies on Boost 1.81's epoll reactor: re-check it");
+
+class EpollWatches;
+
+class EpollWatch : public boost::asio::detail::operation {
+public:
+    class Owner {
+    public:
+        /* Some of EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR. */
+        virtual void on_epoll_events(uint32_t events) = 0;
+
+    protected:
+        ~Owner() = default;
+    };
+
+private:
+    friend class EpollWatches;
+    explicit EpollWatch(EpollWatches& watches) : boost::asio::detail::operation(&complete), watches_(watches) {}
+    static void complete(void* owner, boost::asio::detail::operation* base, const boost::system::error_code&,
+                         std::size_t events);
+
+    EpollWatches& watches_;
+    Owner* owner_ = nullptr;  // null once removed: an event already queued is dropped
+    int fd_ = -1;
+};
+
+/*
+ * The watches of one io_context, as an Asio service. It owns their memory
+ * until the io_context is destroyed: a watch removed while its event sits
+ * in the scheduler's queue must stay valid until that event is dropped,
+ * and a removed watch is reused only after every event queued before its
+ * removal has run.
+ */
+class EpollWatches : public boost::asio::execution_context::service {
+public:
+    inline static boost::asio::execution_context::id id;
+
+    explicit EpollWatches(boost::asio::execution_context& context);
+    ~EpollWatches() override;
+
+    /* Adds `fd` with `events` (| EPOLLET); nullptr with errno set if epoll
+     * refused it. */
+    EpollWatch* add(int fd, uint32_t events, EpollWatch::Owner& owner);
+    /* Changes the events; an event already true is reported at once. */
+    int modify(EpollWatch& watch, uint32_t events);
+    /* Takes `fd` out of the set, before it is closed; its queued events
+     * are dropped. */
+    void remove(EpollWatch& watch);
+
+private:
+    friend class EpollWatch;
+    void shutdown() override {}
+
+    boost::asio::io_context& io_;
+    boost::asio::detail::scheduler& scheduler_;
+    int epoll_fd_;
+    std::vector<std::unique_ptr<EpollWatch>> all_;
+    std::vector<EpollWatch*> free_;
+};
+
+/* A watch held by one owner: added on construction, removed on reset() or
+ * destruction. */
+class EpollRegistration {
+public:
+    EpollRegistration() = default;
+    ~EpollRegistration() { reset(); }
+    EpollRegistration(const EpollRegistration&) = delete;
+    EpollRegistration& operator=(const EpollRegistration&) = delete;
+
+    /* Adds `fd`; false, with errno set, if epoll refused it. */
+    bool add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner);
+    explicit operator bool() const { return watch_ != nullptr; }
+    int modify(uint32_t events) { return watches_->modify(*watch_, events); }
+    void reset();
+
+private:
+    EpollWatches* watches_ = nullptr;
+    EpollWatch* watch_ = nullptr;
+};
+
+}  // namespace kdbus::daemon
