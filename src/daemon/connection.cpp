@@ -96,6 +96,14 @@ void Connection::activate() {
 void Connection::on_epoll_events(uint32_t events) {
     if (state_ == State::closed) return;
     auto self = shared_from_this();  // a handler below may close it and drop the bus's reference
+    // Input first: what a peer sent before it hung up is routed before a
+    // write to it fails.
+    if (events & (EPOLLIN | hangup_events)) {
+        readable_ = true;
+        if (events & hangup_events) hangup_ = true;
+        if (may_read()) on_readable();
+        if (state_ == State::closed) return;
+    }
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && write_blocked_) {
         write_blocked_ = false;
         flush();
@@ -103,11 +111,6 @@ void Connection::on_epoll_events(uint32_t events) {
         // Drained: stop the reports of room that every read of the peer's
         // would raise from now on.
         if (!write_blocked_) watch_.modify(read_events);
-    }
-    if (events & (EPOLLIN | hangup_events)) {
-        readable_ = true;
-        if (events & hangup_events) hangup_ = true;
-        if (may_read()) on_readable();
     }
 }
 
