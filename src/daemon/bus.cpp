@@ -1,5 +1,6 @@
 #include "daemon/bus.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -115,19 +116,23 @@ void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
         address_ += a + ",guid=" + guid_;
         activation_.set_address(address_);
     }
-    Listener listener{std::make_shared<boost::asio::posix::stream_descriptor>(io_, listen_fd.release()),
-                      std::move(endpoint)};
-    listeners_.push_back(listener);
-    accept_loop(std::move(listener));
+    // accept_ready() accepts until EAGAIN: an inherited socket (socket
+    // activation) may come blocking.
+    if (int flags = ::fcntl(listen_fd.get(), F_GETFL); flags >= 0 && !(flags & O_NONBLOCK))
+        ::fcntl(listen_fd.get(), F_SETFL, flags | O_NONBLOCK);
+    auto listener = std::make_shared<Listener>(*this, std::move(listen_fd), std::move(endpoint));
+    // Connections already waiting (socket activation) are reported at once.
+    if (!listener->watch.add(io_, listener->fd.get(), EPOLLIN, *listener)) {
+        spdlog::error("cannot watch a listening socket: {}", std::strerror(errno));
+        return;
+    }
+    listeners_.push_back(std::move(listener));
 }
 
 void Bus::remove_endpoint(const Endpoint& endpoint) {
-    auto is_it = [&endpoint](const Listener& l) { return l.endpoint.get() == &endpoint; };
-    for (auto& l : listeners_) {
-        if (!is_it(l)) continue;
-        boost::system::error_code ec;
-        l.socket->close(ec);
-    }
+    auto is_it = [&endpoint](const ListenerPtr& l) { return l->endpoint.get() == &endpoint; };
+    for (auto& l : listeners_)
+        if (is_it(l)) l->close();
     std::erase_if(listeners_, is_it);
     std::erase_if(paused_listeners_, is_it);
     std::vector<ConnectionPtr> doomed;
@@ -145,66 +150,59 @@ size_t Bus::endpoint_connections(const Endpoint& endpoint) const {
     return n;
 }
 
-void Bus::accept_loop(Listener listener) {
-    listener.socket->async_wait(
-        boost::asio::posix::stream_descriptor::wait_read,
-        [this, listener](const boost::system::error_code& ec) {
-            if (ec) return;
-            for (int i = 0; i < 64; ++i) {
-                int fd = ::accept4(listener.socket->native_handle(), nullptr, nullptr,
-                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) {
-                    if (errno == EINTR) continue;
-                    if (errno == EMFILE || errno == ENFILE) {
-                        // Out of fds: wait a little instead of spinning on
-                        // a listener that stays readable. Nothing here may
-                        // need a new fd or object that could fail now.
-                        paused_listeners_.push_back(listener);
-                        if (paused_listeners_.size() == 1) {
-                            spdlog::warn("accept: out of file descriptors; pausing for 100 ms");
-                            accept_backoff_.expires_after(std::chrono::milliseconds(100));
-                            accept_backoff_.async_wait([this](const boost::system::error_code& e) {
-                                if (e) return;
-                                auto paused = std::move(paused_listeners_);
-                                paused_listeners_.clear();
-                                for (auto& l : paused) accept_loop(l);
-                            });
-                        }
-                        return;
-                    }
-                    break;  // EAGAIN and transient errors
-                }
-                UniqueFd conn_fd(fd);
-                auto creds = peer_credentials(fd);
-                if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
-                    spdlog::warn("refusing connection from uid {}: too many incomplete connections",
-                                 creds.uid);
-                    continue;
-                }
-                ++stats_.connections_accepted;
-                auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds),
-                                                      next_serial_number_++);
-                if (listener.endpoint) {
-                    // The policy's user and group entries match the euid
-                    // and every gid the peer had when it connected.
-                    auto binding = std::make_shared<EndpointBinding>();
-                    binding->endpoint = listener.endpoint;
-                    binding->peer = c->policy_peer();
-                    c->endpoint = std::move(binding);
-                }
-                unregistered_.emplace(c.get(), c);
-                if (credential_stamps_) c->enable_credential_stamps();
-                c->start();
+void Bus::accept_ready(Listener& listener) {
+    for (int i = 0; i < 64; ++i) {
+        if (!listener.fd) return;  // closed meanwhile (its endpoint was removed)
+        int fd = ::accept4(listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the next connection raises an edge
+            // This connection only: the next may be fine.
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+            // Out of fds or memory: wait a little instead of spinning on a
+            // listener that stays readable. Nothing here may need a new fd
+            // or object that could fail now.
+            paused_listeners_.push_back(listener.shared_from_this());
+            if (paused_listeners_.size() == 1) {
+                spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(errno));
+                accept_backoff_.expires_after(std::chrono::milliseconds(100));
+                accept_backoff_.async_wait([this](const boost::system::error_code& e) {
+                    if (e) return;
+                    auto paused = std::move(paused_listeners_);
+                    paused_listeners_.clear();
+                    for (auto& l : paused) accept_ready(*l);
+                });
             }
-            accept_loop(listener);
-        });
+            return;
+        }
+        UniqueFd conn_fd(fd);
+        auto creds = peer_credentials(fd);
+        if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
+            spdlog::warn("refusing connection from uid {}: too many incomplete connections", creds.uid);
+            continue;
+        }
+        ++stats_.connections_accepted;
+        auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds), next_serial_number_++);
+        if (listener.endpoint) {
+            // The policy's user and group entries match the euid
+            // and every gid the peer had when it connected.
+            auto binding = std::make_shared<EndpointBinding>();
+            binding->endpoint = listener.endpoint;
+            binding->peer = c->policy_peer();
+            c->endpoint = std::move(binding);
+        }
+        unregistered_.emplace(c.get(), c);
+        if (credential_stamps_) c->enable_credential_stamps();
+        c->start();
+    }
+    // 64 taken (a burst): the others are served first, then the rest,
+    // which no new edge would report.
+    boost::asio::post(io_, [weak = listener.weak_from_this()] {
+        if (auto l = weak.lock()) l->bus.accept_ready(*l);
+    });
 }
 
 void Bus::shutdown() {
-    for (auto& l : listeners_) {
-        boost::system::error_code ec;
-        l.socket->close(ec);
-    }
+    for (auto& l : listeners_) l->close();
     listeners_.clear();
     paused_listeners_.clear();
     accept_backoff_.cancel();

@@ -18,6 +18,7 @@
 #include "daemon/bus_message.hpp"
 #include "daemon/bus_settings.hpp"
 #include "daemon/connection.hpp"
+#include "daemon/epoll_watch.hpp"
 #include "daemon/fd_admission.hpp"
 #include "daemon/match_registry.hpp"
 #include "daemon/name_registry.hpp"
@@ -160,11 +161,24 @@ public:
 
 private:
     void configure_activation();
-    struct Listener {
-        std::shared_ptr<boost::asio::posix::stream_descriptor> socket;
+    /* A listening socket, in the loop's epoll set from add_listener() to
+     * close(), edge-triggered: accept_ready() takes every connection
+     * waiting, since no new edge reports those left behind. */
+    struct Listener final : EpollWatch::Owner, std::enable_shared_from_this<Listener> {
+        Listener(Bus& bus, UniqueFd fd, std::shared_ptr<Endpoint> endpoint)
+            : bus(bus), fd(std::move(fd)), endpoint(std::move(endpoint)) {}
+        void on_epoll_events(uint32_t) override { bus.accept_ready(*this); }
+        void close() {
+            watch.reset();
+            fd.reset();
+        }
+        Bus& bus;
+        UniqueFd fd;
         std::shared_ptr<Endpoint> endpoint;  // null: the default endpoint
+        EpollRegistration watch;
     };
-    void accept_loop(Listener listener);
+    using ListenerPtr = std::shared_ptr<Listener>;
+    void accept_ready(Listener& listener);
     /* A message to `name`, which does not exist for `from`: the error a
      * name nobody owns gets (auto-start is never tried for it). */
     void route_to_hidden(Connection& from, const MessagePtr& m);
@@ -215,9 +229,9 @@ private:
      * map: the pointers stay valid). */
     std::unordered_map<uid_t, UserAccount> user_accounts_;
     std::unordered_map<const Endpoint*, UserAccount> endpoint_accounts_;
-    std::vector<Listener> listeners_;
+    std::vector<ListenerPtr> listeners_;
     /* Listeners resting after accept() ran out of file descriptors. */
-    std::vector<Listener> paused_listeners_;
+    std::vector<ListenerPtr> paused_listeners_;
     boost::asio::steady_timer accept_backoff_;
 
     NameRegistry names_;

@@ -1,16 +1,21 @@
-// A client that sends its last message and hangs up before the bus reads:
-// the data and the hang-up reach the daemon's epoll as one edge. The bus
-// waits for input without re-arming its registration (src/daemon/
-// epoll_watch.hpp), so a read that takes the data and stops short must
-// not be mistaken for "nothing more will come": the EOF behind it has no
-// edge of its own. Each case stops the daemon (SIGSTOP) while the client
-// writes and hangs up, so both are surely waiting when it runs again, and
-// then expects the message delivered and the client's name gone.
+// The bus's sockets are in its epoll set edge-triggered and never re-armed
+// (src/daemon/epoll_watch.hpp): an edge reports what arrived, once. These
+// tests make one edge carry more than one read takes, by stopping the
+// daemon (SIGSTOP) while clients act, so that everything is surely waiting
+// when it runs again, and check that nothing behind the first read is
+// left for an edge that never comes.
+//
+// HangupTest: a client sends its last message and hangs up. A read that
+// takes the data and stops short must not be mistaken for "nothing more
+// will come": the EOF behind it has no edge of its own. The message must
+// be delivered and the client's name must go.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "bus_fixture.hpp"
 #include "metadata_raw_connection.hpp"
@@ -52,6 +57,24 @@ TEST_P(HangupTest, AHangUpThatArrivesWithTheLastMessageIsSeen) {
       return m.member == "NameOwnerChanged" && m.args.size() == 3 && m.args[0] == name && m.args[2].empty();
     });
     EXPECT_TRUE(gone) << "round " << round << ": the bus did not see " << name << " hang up";
+  }
+}
+
+// AcceptBurstTest: more connections wait on the listener than one turn
+// accepts (64); those left must be accepted without a new connection's edge.
+TEST(AcceptBurstTest, EveryConnectionOfABurstIsAccepted) {
+  std::string config = kOpenBusConfig;  // all of the burst are incomplete at once
+  config.insert(config.find("</busconfig>"), "  <limit name=\"max_incomplete_connections\">1000</limit>\n");
+  BusDaemon bus(config);
+  const std::string path = (bus.dir() / "bus").string();
+  constexpr int kBurst = 150;
+  std::vector<std::unique_ptr<RawBusConnection>> clients;
+  ASSERT_EQ(::kill(bus.pid(), SIGSTOP), 0);
+  for (int i = 0; i < kBurst; ++i) clients.push_back(std::make_unique<RawBusConnection>(path));
+  ASSERT_EQ(::kill(bus.pid(), SIGCONT), 0);
+  for (int i = 0; i < kBurst; ++i) {
+    clients[static_cast<size_t>(i)]->authenticate_and_hello();  // throws after 5 s without an answer
+    EXPECT_FALSE(clients[static_cast<size_t>(i)]->unique_name().empty()) << "connection " << i;
   }
 }
 
