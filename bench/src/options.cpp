@@ -27,7 +27,8 @@ Scenarios:
              delivered, in order, to every subscriber (ok=0 otherwise)
   matches    one emitter, one subscriber, while --rules R rules (default
              10000) that do not match are installed on --rule-holders H
-             connections (default 10): the broadcast cost of idle rules
+             connections (default 10): the broadcast cost of idle rules;
+             the window starts after --warmup W signals (default 1000)
   payload    --size S bytes per call (default 4K; K/M/G suffixes), --via
              inline (ay) or memfd (a sealed memfd per call, h): MB/s; --p2p
   connect    connect, SASL EXTERNAL, Hello, disconnect, one after another
