@@ -33,6 +33,16 @@ constexpr int reads_per_wakeup = 8;
  * resumption, behind every handler already ready. */
 constexpr size_t messages_per_wakeup = 64;
 constexpr size_t bytes_per_wakeup = 1024 * 1024;
+/* A message larger than half the shared read buffer is read straight into
+ * its own bytes, at most this much per recvmsg (one whole 1 MiB message
+ * after its first bytes), and at most bytes_per_wakeup of it per wake-up. */
+constexpr size_t large_chunk = 1024 * 1024;
+/* After a large message, the next read into the shared buffer is this
+ * small: a large message that follows is then copied out of the shared
+ * buffer for these bytes only, not for a whole buffer of it (256 KiB, a
+ * quarter of a 1 MiB message read three times). Small messages that
+ * follow cost one short read more. */
+constexpr size_t expect_large_read = 4096;
 /* Writes are gathered into one sendmsg of at most this many pieces. */
 constexpr size_t max_iov = 256;
 
@@ -119,6 +129,7 @@ void Connection::on_readable() {
         if (!dispatch(buffer, have)) return;
     }
 
+    size_t large_read_now = 0;  // into large_, this wake-up
     for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
         if ((incoming_ && incoming_->over()) || backlogged()) break;  // see arm_read()
         if (large_length_ && !may_read_large()) break;
@@ -131,9 +142,10 @@ void Connection::on_readable() {
         size_t have = 0;
         bool into_large = large_length_ != 0;
         if (into_large) {
-            // Room for one more chunk only, within the reserved capacity.
-            constexpr size_t chunk = 256 * 1024;
-            large_.resize(std::min(large_length_, large_filled_ + chunk));
+            // Room for one more chunk only, within the reserved capacity;
+            // resize() does not write (MessageBytes), the kernel's copy is
+            // the only one.
+            large_.resize(std::min(large_length_, large_filled_ + large_chunk));
             dst = large_.data() + large_filled_;
             room = large_.size() - large_filled_;
         } else {
@@ -141,6 +153,7 @@ void Connection::on_readable() {
             if (have) std::memcpy(buffer.data(), partial_.data(), have);
             dst = buffer.data() + have;
             room = buffer.size() - have;
+            if (large_expected_ && have == 0) room = expect_large_read;
         }
 
         iovec iov{dst, room};
@@ -192,17 +205,29 @@ void Connection::on_readable() {
         if (into_large) {
             large_filled_ += static_cast<size_t>(n);
             account().reading += static_cast<size_t>(n);
-            if (large_filled_ < large_length_) continue;
+            if (large_filled_ < large_length_) {
+                // Fairness: others are served between the chunks of a
+                // huge message; a posted resumption reads on (as when the
+                // read budget is spent, nothing is left but the socket's).
+                large_read_now += static_cast<size_t>(n);
+                if (large_read_now >= bytes_per_wakeup) {
+                    yielded_ = true;
+                    break;
+                }
+                continue;
+            }
             end_large_read();
-            std::vector<uint8_t> whole = std::move(large_);
+            MessageBytes whole = std::move(large_);
             large_ = {};
             large_length_ = 0;
             large_filled_ = 0;
+            large_expected_ = true;
             if (!take_message(std::move(whole))) return;
             continue;
         }
 
         if (!dispatch(buffer, have + static_cast<size_t>(n))) return;
+        if (!large_length_) large_expected_ = false;
         // A short read drained the socket. No need to see EAGAIN: re-arming
         // the wait modifies the epoll registration, and the kernel reports
         // the socket again at once if more arrived meanwhile.
@@ -321,7 +346,8 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
                 // Read the rest straight into the message's own buffer:
                 // reserved whole, filled as it arrives.
                 large_.reserve(length);
-                large_.assign(data.data() + pos, data.data() + pos + left);
+                large_.resize(left);
+                std::memcpy(large_.data(), data.data() + pos, left);
                 large_length_ = length;
                 large_filled_ = left;
                 start_large_read(left);
@@ -329,7 +355,7 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
             }
             break;
         }
-        std::vector<uint8_t> bytes(data.data() + pos, data.data() + pos + length);
+        MessageBytes bytes = copy_message_bytes(data.subspan(pos, length));
         pos += length;
         if (!take_message(std::move(bytes))) return std::nullopt;
     }
@@ -355,7 +381,7 @@ void Connection::charge(BusMessage& m) {
     m.charge = incoming_;
 }
 
-bool Connection::take_message(std::vector<uint8_t> bytes) {
+bool Connection::take_message(MessageBytes bytes) {
     ++read_messages_;
     read_bytes_ += bytes.size();
     MessagePtr m(new BusMessage);
