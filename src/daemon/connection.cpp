@@ -43,6 +43,18 @@ constexpr size_t large_chunk = 1024 * 1024;
  * quarter of a 1 MiB message read three times). Small messages that
  * follow cost one short read more. */
 constexpr size_t expect_large_read = 4096;
+/* A connection's socket starts with the kernel's default send buffer
+ * (net.core.wmem_default, 208 KiB): a 1 MiB message then leaves the bus in
+ * five sendmsg, each after the receiver has drained the last (on one CPU:
+ * a wait, two context switches and a wake-up each). A receiver that has
+ * drained a full buffer while at least raise_send_buffer_at more was
+ * queued for it gets one of raised_send_buffer (the kernel's 1 MiB):
+ * large messages then take one or two sendmsg. Receivers that never read
+ * keep the default, so what the kernel holds for them beyond the bus's
+ * queue and its quotas stays 208 KiB; one that read once holds at most
+ * 1 MiB there. */
+constexpr size_t raise_send_buffer_at = 256 * 1024;
+constexpr size_t raised_send_buffer = 512 * 1024;
 /* Writes are gathered into one sendmsg of at most this many pieces. */
 constexpr size_t max_iov = 256;
 
@@ -566,6 +578,11 @@ void Connection::report_lost_messages() {
 
 void Connection::flush() {
     if (state_ == State::closed || write_armed_) return;
+    if (write_blocked_) {
+        // Here after a write wait: the receiver read what the kernel held.
+        write_blocked_ = false;
+        if (!send_buffer_raised_ && queued_bytes_ - out_offset_ >= raise_send_buffer_at) raise_send_buffer();
+    }
     iovec iov[max_iov];
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 253)];
 
@@ -606,6 +623,7 @@ void Connection::flush() {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                write_blocked_ = true;
                 arm_write();
                 return;
             }
@@ -626,6 +644,17 @@ void Connection::flush() {
             }
         }
     }
+}
+
+void Connection::raise_send_buffer() {
+    // SO_SNDBUFFORCE where the bus may (CAP_NET_ADMIN), as sd-bus does for
+    // its own sockets; else SO_SNDBUF, which net.core.wmem_max caps. The
+    // kernel doubles either for its bookkeeping.
+    send_buffer_raised_ = true;
+    int size = static_cast<int>(raised_send_buffer);
+    int fd = socket_.native_handle();
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
 void Connection::pop_written() {

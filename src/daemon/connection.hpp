@@ -180,6 +180,7 @@ private:
     /* Charges a message to this connection's incoming account. */
     void charge(BusMessage& m);
     void arm_write();
+    void raise_send_buffer();
     /* Removes the written front of the queue and gives back its charge. */
     void pop_written();
     /* Queues MessagesLost(count) if the bus's share of the queue has room. */
@@ -212,6 +213,11 @@ private:
      * buffer is a small one, so that if the next message is large too only
      * its first bytes are copied out of that buffer into large_. */
     bool large_expected_ = false;
+    /* Output: the last sendmsg filled the kernel's buffer (a write wait
+     * followed); once the receiver has drained it while much is still
+     * queued, the buffer is raised, once (Connection::flush). */
+    bool write_blocked_ = false;
+    bool send_buffer_raised_ = false;
     LargeRead large_read_;         // in account().readers while large_ fills
     /* The user's bytes in flight are bounded (UserAccount::reading): the
      * oldest large message of the user reads on, others wait for room. */
