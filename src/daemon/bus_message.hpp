@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/container/small_vector.hpp>
@@ -21,6 +24,39 @@
 namespace kdbus::daemon {
 
 struct InFlightFds;  // daemon/fd_admission.hpp
+
+/* std::allocator, except that growing a vector (resize) leaves the new
+ * elements default-initialised: for bytes, not written at all. */
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+    UninitAllocator() noexcept = default;
+    template <class U>
+    UninitAllocator(const UninitAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+
+/* A message's bytes. A large message is received straight into them as it
+ * arrives (Connection::on_readable): making room for the next read must
+ * not zero-fill it first, which would be one more pass over every byte
+ * (for 1 MiB, about as long as the kernel's copy in). */
+using MessageBytes = std::vector<uint8_t, UninitAllocator<uint8_t>>;
+
+/* A copy of `bytes`. With an allocator other than std::allocator,
+ * libstdc++ copies a range element by element: resize() (which writes
+ * nothing) and memcpy instead. */
+inline MessageBytes copy_message_bytes(std::span<const uint8_t> bytes) {
+    MessageBytes out;
+    out.resize(bytes.size());
+    if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define KDBUSD_MESSAGE_POOL 0
@@ -111,7 +147,7 @@ public:
     static void* operator new(size_t size);
     static void operator delete(void* p, size_t size);
 
-    std::vector<uint8_t> raw;
+    MessageBytes raw;
     wire::Header header;
     boost::container::small_vector<uint8_t, inline_head> head;
     /* The stamped sender, for match rules (the parsed header still holds

@@ -34,6 +34,28 @@ constexpr int reads_per_wakeup = 8;
  * resumption, behind every handler already ready. */
 constexpr size_t messages_per_wakeup = 64;
 constexpr size_t bytes_per_wakeup = 1024 * 1024;
+/* A message larger than half the shared read buffer is read straight into
+ * its own bytes, at most this much per recvmsg (one whole 1 MiB message
+ * after its first bytes), and at most bytes_per_wakeup of it per wake-up. */
+constexpr size_t large_chunk = 1024 * 1024;
+/* After a large message, the next read into the shared buffer is this
+ * small: a large message that follows is then copied out of the shared
+ * buffer for these bytes only, not for a whole buffer of it (256 KiB, a
+ * quarter of a 1 MiB message read three times). Small messages that
+ * follow cost one short read more. */
+constexpr size_t expect_large_read = 4096;
+/* A connection's socket starts with the kernel's default send buffer
+ * (net.core.wmem_default, 208 KiB): a 1 MiB message then leaves the bus in
+ * five sendmsg, each after the receiver has drained the last (on one CPU:
+ * a wait, two context switches and a wake-up each). A receiver that has
+ * drained a full buffer while at least raise_send_buffer_at more was
+ * queued for it gets one of raised_send_buffer (the kernel's 1 MiB):
+ * large messages then take one or two sendmsg. Receivers that never read
+ * keep the default, so what the kernel holds for them beyond the bus's
+ * queue and its quotas stays 208 KiB; one that read once holds at most
+ * 1 MiB there. */
+constexpr size_t raise_send_buffer_at = 256 * 1024;
+constexpr size_t raised_send_buffer = 512 * 1024;
 /* Writes are gathered into one sendmsg of at most this many pieces. */
 constexpr size_t max_iov = 256;
 
@@ -106,6 +128,9 @@ void Connection::on_epoll_events(uint32_t events) {
     }
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && write_blocked_) {
         write_blocked_ = false;
+        // The receiver drained what the kernel held for it: if much more
+        // waits, a larger buffer saves it wake-ups from now on.
+        if (!send_buffer_raised_ && queued_bytes_ - out_offset_ >= raise_send_buffer_at) raise_send_buffer();
         flush();
         if (state_ == State::closed) return;
         // Drained: stop the reports of room that every read of the peer's
@@ -150,6 +175,7 @@ void Connection::on_readable() {
         if (!dispatch(buffer, have)) return;
     }
 
+    size_t large_read_now = 0;  // into large_, this wake-up
     for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
         if ((incoming_ && incoming_->over()) || backlogged()) break;  // see arm_read()
         if (large_length_ && !may_read_large()) break;
@@ -162,9 +188,10 @@ void Connection::on_readable() {
         size_t have = 0;
         bool into_large = large_length_ != 0;
         if (into_large) {
-            // Room for one more chunk only, within the reserved capacity.
-            constexpr size_t chunk = 256 * 1024;
-            large_.resize(std::min(large_length_, large_filled_ + chunk));
+            // Room for one more chunk only, within the reserved capacity;
+            // resize() does not write (MessageBytes), the kernel's copy is
+            // the only one.
+            large_.resize(std::min(large_length_, large_filled_ + large_chunk));
             dst = large_.data() + large_filled_;
             room = large_.size() - large_filled_;
         } else {
@@ -172,6 +199,7 @@ void Connection::on_readable() {
             if (have) std::memcpy(buffer.data(), partial_.data(), have);
             dst = buffer.data() + have;
             room = buffer.size() - have;
+            if (large_expected_ && have == 0) room = expect_large_read;
         }
 
         iovec iov{dst, room};
@@ -228,16 +256,27 @@ void Connection::on_readable() {
         if (into_large) {
             large_filled_ += static_cast<size_t>(n);
             account().reading += static_cast<size_t>(n);
-            if (large_filled_ == large_length_) {
+            if (large_filled_ < large_length_) {
+                // Fairness: others are served between the chunks of a
+                // huge message; a posted resumption reads on (as when the
+                // read budget is spent, nothing is left but the socket's).
+                large_read_now += static_cast<size_t>(n);
+                if (large_read_now >= bytes_per_wakeup) {
+                    yielded_ = true;
+                    break;
+                }
+            } else {
                 end_large_read();
-                std::vector<uint8_t> whole = std::move(large_);
+                MessageBytes whole = std::move(large_);
                 large_ = {};
                 large_length_ = 0;
                 large_filled_ = 0;
+                large_expected_ = true;
                 if (!take_message(std::move(whole))) return;
             }
-        } else if (!dispatch(buffer, have + static_cast<size_t>(n))) {
-            return;
+        } else {
+            if (!dispatch(buffer, have + static_cast<size_t>(n))) return;
+            if (!large_length_) large_expected_ = false;
         }
         // A short read drained the socket: no need to see EAGAIN, any byte
         // that arrives later raises a new edge. Unless the kernel stopped
@@ -363,7 +402,8 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
                 // Read the rest straight into the message's own buffer:
                 // reserved whole, filled as it arrives.
                 large_.reserve(length);
-                large_.assign(data.data() + pos, data.data() + pos + left);
+                large_.resize(left);
+                std::memcpy(large_.data(), data.data() + pos, left);
                 large_length_ = length;
                 large_filled_ = left;
                 start_large_read(left);
@@ -371,7 +411,7 @@ std::optional<size_t> Connection::consume(std::span<const uint8_t> data) {
             }
             break;
         }
-        std::vector<uint8_t> bytes(data.data() + pos, data.data() + pos + length);
+        MessageBytes bytes = copy_message_bytes(data.subspan(pos, length));
         pos += length;
         if (!take_message(std::move(bytes))) return std::nullopt;
     }
@@ -397,7 +437,7 @@ void Connection::charge(BusMessage& m) {
     m.charge = incoming_;
 }
 
-bool Connection::take_message(std::vector<uint8_t> bytes) {
+bool Connection::take_message(MessageBytes bytes) {
     ++read_messages_;
     read_bytes_ += bytes.size();
     MessagePtr m(new BusMessage);
@@ -643,6 +683,17 @@ void Connection::flush() {
             }
         }
     }
+}
+
+void Connection::raise_send_buffer() {
+    // SO_SNDBUFFORCE where the bus may (CAP_NET_ADMIN), as sd-bus does for
+    // its own sockets; else SO_SNDBUF, which net.core.wmem_max caps. The
+    // kernel doubles either for its bookkeeping.
+    send_buffer_raised_ = true;
+    int size = static_cast<int>(raised_send_buffer);
+    int fd = fd_.get();
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
 void Connection::pop_written() {

@@ -182,10 +182,11 @@ private:
     bool read_budget_spent() const;
     /* Its own queue is full: it is not read until it reads. */
     bool backlogged() const;
-    bool take_message(std::vector<uint8_t> bytes);
+    bool take_message(MessageBytes bytes);
     /* Charges a message to this connection's incoming account. */
     void charge(BusMessage& m);
     void arm_write();
+    void raise_send_buffer();
     /* Removes the written front of the queue and gives back its charge. */
     void pop_written();
     /* Queues MessagesLost(count) if the bus's share of the queue has room. */
@@ -215,9 +216,16 @@ private:
      * touches) only what has arrived: a header that declares 32 MiB and
      * stops costs the daemon what was sent, not 32 MiB. */
     std::vector<uint8_t> partial_;
-    std::vector<uint8_t> large_;    // capacity: the message; size: what was read, plus the next chunk
+    MessageBytes large_;           // capacity: the message; size: what was read, plus the next chunk
     size_t large_length_ = 0;      // the whole message; 0 when none is being read
     size_t large_filled_ = 0;
+    /* The last message read was large: the next read into the shared
+     * buffer is a small one, so that if the next message is large too only
+     * its first bytes are copied out of that buffer into large_. */
+    bool large_expected_ = false;
+    /* Once a receiver has drained a full kernel buffer while much is still
+     * queued, the buffer is raised, once (on_epoll_events). */
+    bool send_buffer_raised_ = false;
     LargeRead large_read_;         // in account().readers while large_ fills
     /* The user's bytes in flight are bounded (UserAccount::reading): the
      * oldest large message of the user reads on, others wait for room. */
