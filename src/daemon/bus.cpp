@@ -161,9 +161,10 @@ void Bus::accept_ready(Listener& listener) {
             // Out of fds or memory: wait a little instead of spinning on a
             // listener that stays readable. Nothing here may need a new fd
             // or object that could fail now.
+            const int err = errno;
             paused_listeners_.push_back(listener.shared_from_this());
             if (paused_listeners_.size() == 1) {
-                spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(errno));
+                spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(err));
                 accept_backoff_.expires_after(std::chrono::milliseconds(100));
                 accept_backoff_.async_wait([this](const boost::system::error_code& e) {
                     if (e) return;
