@@ -39,7 +39,7 @@ struct PeerCredentials {
     std::string security_label;
 };
 
-class Connection : public std::enable_shared_from_this<Connection>, private EpollWatch::Owner {
+class Connection final : public std::enable_shared_from_this<Connection>, private EpollWatch::Owner {
 public:
     enum class State {
         authenticating,  // SASL

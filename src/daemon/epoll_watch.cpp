@@ -65,6 +65,9 @@ EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner)
     }
     watch->owner_ = &owner;
     watch->fd_ = fd;
+    // A watched descriptor is work, as a pending async_wait is: the
+    // io_context does not run out of work while a socket waits for input.
+    scheduler_.work_started();
     return watch;
 }
 
@@ -86,6 +89,7 @@ void EpollWatches::remove(EpollWatch& watch) {
     // posted now runs after it, so reuse waits for that. (At shutdown the
     // post is dropped and the watch is freed with the others.)
     boost::asio::post(io_, [this, w = &watch] { free_.push_back(w); });
+    scheduler_.work_finished();  // after the post, which is work of its own
 }
 
 bool EpollRegistration::add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner) {
