@@ -33,6 +33,8 @@ namespace kdbus::daemon {
  * states — and the operation calls `Owner::on_epoll_events(events)` on the
  * loop, in turn with every other handler. No re-arming: the owner keeps
  * track of what it has not read yet (Connection: readable_, hangup_).
+ * A registered watch counts as work for the io_context, as a pending
+ * async_wait does, so run() and poll() do not stop while it waits.
  *
  * This leans on Boost 1.81's epoll reactor (Debian 12's): its run() treats
  * an event's data.ptr as a descriptor_state, of which it only uses the
