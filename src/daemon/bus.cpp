@@ -599,7 +599,7 @@ void Bus::send_error(Connection& to, const wire::Header& call, std::string_view 
 
 MessagePtr Bus::driver_message(std::vector<uint8_t> bytes) {
     MessagePtr m(new BusMessage);
-    m->raw = copy_message_bytes(bytes);  // small; MessageBytes has another allocator
+    m->raw = copy_message_bytes(bytes);  // small: one copy of what the driver built
     m->sender = "org.freedesktop.DBus";
     if (const char* err = wire::parse_message(m->raw, m->header)) {
         spdlog::error("driver built an invalid message: {}", err);

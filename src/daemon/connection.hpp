@@ -216,6 +216,7 @@ private:
      * touches) only what has arrived: a header that declares 32 MiB and
      * stops costs the daemon what was sent, not 32 MiB. */
     std::vector<uint8_t> partial_;
+    size_t partial_start_ = 0;     // partial_'s bytes before it were consumed after a yield
     MessageBytes large_;           // capacity: the message; size: what was read, plus the next chunk
     size_t large_length_ = 0;      // the whole message; 0 when none is being read
     size_t large_filled_ = 0;
