@@ -190,8 +190,7 @@ void Connection::on_readable() {
 
     size_t large_read_now = 0;  // into large_, this wake-up
     for (int round = 0; round < reads_per_wakeup && !yielded_; ++round) {
-        if ((incoming_ && incoming_->over()) || backlogged()) break;  // see arm_read()
-        if (large_length_ && !may_read_large()) break;
+        if (!may_read()) break;  // a limit paused it; whatever lifts the pause calls arm_read()
         if (read_budget_spent()) {
             yielded_ = true;  // nothing left behind but the socket's data
             break;
