@@ -461,8 +461,6 @@ void Bus::announce(const std::vector<NameChange>& changes) {
         return c ? c->unique_name : ":1." + std::to_string(id);
     };
     for (const auto& ch : changes) {
-        std::string old_name = name_of(ch.old_owner);
-        std::string new_name = name_of(ch.new_owner);
         bool unique = !ch.name.empty() && ch.name[0] == ':';
         // dbus-daemon's order: NameLost to the old owner, NameOwnerChanged
         // to everyone, NameAcquired to the new owner.
@@ -476,18 +474,30 @@ void Bus::announce(const std::vector<NameChange>& changes) {
             }
         }
         {
-            MessageBuilder b(MessageType::signal);
-            b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameOwnerChanged");
-            b.sender("org.freedesktop.DBus");
-            auto& w = b.body("sss");
-            w.put_string(ch.name);
-            w.put_string(old_name);
-            w.put_string(new_name);
+            // Every connect and disconnect announces a unique name that, on
+            // most buses, nobody watches: the message is built only for a
+            // receiver, and the body (which match rules may test) only when
+            // there is a monitor or a rule. Its serial is taken either way,
+            // so the numbering of the bus's messages does not depend on who
+            // listens.
             uint32_t serial = next_driver_serial();
-            if (driver_signal_has_receivers("NameOwnerChanged", w.bytes()))
+            bool anyone = !monitors_.empty() || matches_.total() != 0;
+            wire::Writer body;
+            if (anyone) {
+                body.put_string(ch.name);
+                body.put_string(name_of(ch.old_owner));
+                body.put_string(name_of(ch.new_owner));
+                anyone = driver_signal_has_receivers("NameOwnerChanged", body.bytes());
+            }
+            if (anyone) {
+                MessageBuilder b(MessageType::signal);
+                b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameOwnerChanged");
+                b.sender("org.freedesktop.DBus");
+                b.body("sss") = std::move(body);
                 send_from_driver(b.finish(serial));
-            else
+            } else {
                 ++stats_.broadcasts;  // sent to nobody, as broadcast() would count it
+            }
         }
         if (ch.new_owner) {
             if (Connection* c = find(ch.new_owner)) {
@@ -873,11 +883,8 @@ void Bus::route_unicast(Connection& from, const MessagePtr& m, Connection* dest,
 }
 
 bool Bus::driver_signal_has_receivers(std::string_view member, std::span<const uint8_t> body) {
-    // Every connect and disconnect announces a unique name that, on most
-    // buses, nobody watches (name watchers match arg0 on well-known
-    // names). Asking the match index first skips building, parsing and
-    // routing a message for no one; the serial it would have had is
-    // still used, so the numbering of the bus's messages is unchanged.
+    // Name watchers match arg0 on well-known names, so a unique name's
+    // NameOwnerChanged usually matches no rule (Bus::announce).
     if (!monitors_.empty()) return true;  // they see every message
     if (matches_.total() == 0) return false;
     wire::Header h;
