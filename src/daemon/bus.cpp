@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <random>
@@ -617,10 +618,20 @@ MessagePtr Bus::driver_message(std::vector<uint8_t> bytes) {
     MessagePtr m(new BusMessage);
     m->raw = copy_message_bytes(bytes);  // small: one copy of what the driver built
     m->sender = "org.freedesktop.DBus";
-    if (const char* err = wire::parse_message(m->raw, m->header)) {
-        spdlog::error("driver built an invalid message: {}", err);
+    // The bus built it: its header is located, not validated again.
+    if (!wire::read_built_header(m->raw, m->header)) {
+        spdlog::error("driver built a malformed message");
         return nullptr;
     }
+#ifndef NDEBUG
+    // Debug builds (and so the sanitizer runs of the tests) still hold
+    // every message the bus builds to the full validation.
+    wire::Header validated;
+    if (const char* err = wire::parse_message(m->raw, validated)) {
+        spdlog::error("driver built an invalid message: {}", err);
+        assert(!"driver built an invalid message");
+    }
+#endif
     return m;
 }
 

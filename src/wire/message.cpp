@@ -366,4 +366,59 @@ std::vector<uint8_t> MessageBuilder::finish(uint32_t serial) const {
     return out;
 }
 
+/* ---- messages kdbusd built ---- */
+
+bool read_built_header(std::span<const uint8_t> bytes, Header& out) {
+    out = Header{};
+    if (bytes.size() < fixed_header_size) return false;
+    out.endian = static_cast<Endian>(bytes[0]);
+    if (out.endian != Endian::little && out.endian != Endian::big) return false;
+    out.type = static_cast<MessageType>(bytes[1]);
+    out.flags = bytes[2];
+    out.body_length = load_u32(bytes.data() + 4, out.endian);
+    out.serial = load_u32(bytes.data() + 8, out.endian);
+    size_t fields_end = fixed_header_size + load_u32(bytes.data() + header_fields_offset, out.endian);
+    out.body_offset = align8(fields_end);
+    if (out.body_offset > bytes.size() || bytes.size() - out.body_offset != out.body_length) return false;
+
+    // Each field is a (yv) struct at an 8-aligned offset: its code, the
+    // variant's one-letter signature (length 1, type, NUL), then the value.
+    const uint8_t* p = bytes.data();
+    size_t pos = fixed_header_size;
+    while (pos < fields_end) {
+        uint8_t code = p[pos];
+        char type = field_type(code);
+        if (type == 0 || fields_end - pos < 5 || p[pos + 1] != 1 || p[pos + 2] != type) return false;
+        uint32_t value = 0;
+        std::string_view text;
+        if (type == 'u') {
+            if (fields_end - pos < 8) return false;
+            value = load_u32(p + pos + 4, out.endian);
+            pos += 8;
+        } else {
+            // s and o: a u32 length at +4; g: a byte length at +4. Then
+            // the characters and a NUL.
+            size_t start = pos + (type == 'g' ? 5 : 8);
+            if (start > fields_end) return false;
+            size_t length = type == 'g' ? p[pos + 4] : load_u32(p + pos + 4, out.endian);
+            if (fields_end - start < length + 1) return false;
+            text = std::string_view(reinterpret_cast<const char*>(p + start), length);
+            pos = start + length + 1;
+        }
+        switch (static_cast<HeaderField>(code)) {
+        case HeaderField::path: out.path = text; break;
+        case HeaderField::interface: out.interface = text; break;
+        case HeaderField::member: out.member = text; break;
+        case HeaderField::error_name: out.error_name = text; break;
+        case HeaderField::destination: out.destination = text; break;
+        case HeaderField::sender: out.sender = text; break;
+        case HeaderField::signature: out.signature = text; break;
+        case HeaderField::reply_serial: out.reply_serial = value; break;
+        case HeaderField::unix_fds: out.unix_fds = value; break;
+        }
+        pos = align8(pos);
+    }
+    return true;
+}
+
 }  // namespace kdbus::wire
