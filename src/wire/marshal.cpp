@@ -73,8 +73,11 @@ void Writer::put_unix_fd(uint32_t index) { put_u32(index); }
 
 void Writer::put_string(std::string_view v) {
     put_u32(static_cast<uint32_t>(v.size()));
-    buf_.insert(buf_.end(), v.begin(), v.end());
-    buf_.push_back(0);
+    // One resize for the characters and the NUL (which it zero-fills):
+    // an insert and a push_back could each grow the vector.
+    size_t at = buf_.size();
+    buf_.resize(at + v.size() + 1);
+    if (!v.empty()) std::memcpy(buf_.data() + at, v.data(), v.size());
 }
 
 void Writer::put_object_path(std::string_view v) { put_string(v); }
