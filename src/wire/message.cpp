@@ -331,17 +331,20 @@ void write_forward_header(const Header& h, std::string_view sender, std::span<co
 MessageBuilder::MessageBuilder(MessageType type) : type_(type) {}
 
 MessageBuilder& MessageBuilder::flags(uint8_t f) { flags_ = f; return *this; }
-MessageBuilder& MessageBuilder::path(std::string_view v) { path_ = v; return *this; }
-MessageBuilder& MessageBuilder::interface(std::string_view v) { interface_ = v; return *this; }
-MessageBuilder& MessageBuilder::member(std::string_view v) { member_ = v; return *this; }
-MessageBuilder& MessageBuilder::error_name(std::string_view v) { error_name_ = v; return *this; }
-MessageBuilder& MessageBuilder::destination(std::string_view v) { destination_ = v; return *this; }
-MessageBuilder& MessageBuilder::sender(std::string_view v) { sender_ = v; return *this; }
+MessageBuilder& MessageBuilder::path(Borrowed v) { path_ = v; return *this; }
+MessageBuilder& MessageBuilder::interface(Borrowed v) { interface_ = v; return *this; }
+MessageBuilder& MessageBuilder::member(Borrowed v) { member_ = v; return *this; }
+MessageBuilder& MessageBuilder::error_name(Borrowed v) { error_name_ = v; return *this; }
+MessageBuilder& MessageBuilder::destination(Borrowed v) { destination_ = v; return *this; }
+MessageBuilder& MessageBuilder::sender(Borrowed v) { sender_ = v; return *this; }
 MessageBuilder& MessageBuilder::reply_serial(uint32_t v) { reply_serial_ = v; return *this; }
 MessageBuilder& MessageBuilder::unix_fds(uint32_t v) { unix_fds_ = v; return *this; }
 
-Writer& MessageBuilder::body(std::string_view signature) {
+Writer& MessageBuilder::body(Borrowed signature) {
     signature_ = signature;
+    // Room for the usual body of a bus message (a name or two, an error
+    // text) at once, rather than growing from 4 bytes a value at a time.
+    if (body_.bytes().capacity() == 0) body_.bytes().reserve(128);
     return body_;
 }
 

@@ -140,23 +140,43 @@ void build_forward_header(const Header& h, std::string_view sender, Bytes& out) 
  *   b.reply_serial(call.serial).destination(":1.5").sender("org.freedesktop.DBus");
  *   b.body("s").put_string("hello");
  *   std::vector<uint8_t> bytes = b.finish(serial);
+ *
+ * The builder keeps views of the strings it is given, not copies (the
+ * driver's names are longer than std::string's inline buffer, so copies
+ * cost an allocation each, several per message): they must outlive
+ * finish(). Literals, names the bus holds and the caller's own strings do;
+ * a temporary std::string does not, and passing one does not compile.
  */
 class MessageBuilder {
 public:
+    /* A string the builder may keep a view of: anything that converts to
+     * std::string_view, except a temporary std::string. */
+    class Borrowed {
+    public:
+        Borrowed(const char* s) : v_(s) {}
+        Borrowed(std::string_view s) : v_(s) {}
+        Borrowed(const std::string& s) : v_(s) {}
+        Borrowed(std::string&&) = delete;  // would dangle before finish()
+        operator std::string_view() const { return v_; }
+
+    private:
+        std::string_view v_;
+    };
+
     explicit MessageBuilder(MessageType type);
 
     MessageBuilder& flags(uint8_t f);
-    MessageBuilder& path(std::string_view v);
-    MessageBuilder& interface(std::string_view v);
-    MessageBuilder& member(std::string_view v);
-    MessageBuilder& error_name(std::string_view v);
-    MessageBuilder& destination(std::string_view v);
-    MessageBuilder& sender(std::string_view v);
+    MessageBuilder& path(Borrowed v);
+    MessageBuilder& interface(Borrowed v);
+    MessageBuilder& member(Borrowed v);
+    MessageBuilder& error_name(Borrowed v);
+    MessageBuilder& destination(Borrowed v);
+    MessageBuilder& sender(Borrowed v);
     MessageBuilder& reply_serial(uint32_t v);
     MessageBuilder& unix_fds(uint32_t v);
 
     /* Sets the body signature and returns the body writer. */
-    Writer& body(std::string_view signature);
+    Writer& body(Borrowed signature);
 
     /* The complete message. */
     std::vector<uint8_t> finish(uint32_t serial) const;
@@ -164,7 +184,7 @@ public:
 private:
     MessageType type_;
     uint8_t flags_ = 0;
-    std::string path_, interface_, member_, error_name_, destination_, sender_, signature_;
+    std::string_view path_, interface_, member_, error_name_, destination_, sender_, signature_;
     uint32_t reply_serial_ = 0;
     uint32_t unix_fds_ = 0;
     Writer body_;

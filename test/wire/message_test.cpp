@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 #include "raw_message.hpp"
 
@@ -582,6 +583,30 @@ TEST(MessageBuilder, Error) {
     auto msg = b.finish(4);
     ASSERT_EQ(parse_message(msg, h), nullptr);
     EXPECT_EQ(h.error_name, "org.freedesktop.DBus.Error.ServiceUnknown");
+}
+
+/* The builder keeps views of what it is given: a temporary std::string
+ * would dangle before finish(), so it is refused at compile time. */
+template <class S>
+concept BuilderTakes = requires(MessageBuilder b) { b.destination(std::declval<S>()); };
+static_assert(BuilderTakes<const char*>);
+static_assert(BuilderTakes<std::string_view>);
+static_assert(BuilderTakes<std::string&>);
+static_assert(BuilderTakes<const std::string&>);
+static_assert(!BuilderTakes<std::string>);
+static_assert(!BuilderTakes<std::string&&>);
+
+TEST(MessageBuilder, KeepsViewsUntilFinish) {
+    std::string name = ":1.77";
+    MessageBuilder b(MessageType::signal);
+    b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
+    b.destination(name);
+    b.body("s").put_string(name);
+    Header h;
+    auto msg = b.finish(1);
+    ASSERT_EQ(parse_message(msg, h), nullptr);
+    EXPECT_EQ(h.destination, ":1.77");
+    EXPECT_NE(static_cast<const void*>(h.destination.data()), static_cast<const void*>(name.data()));
 }
 
 /* ---- reading the header of a message kdbusd built ---- */
