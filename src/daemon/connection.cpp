@@ -60,8 +60,6 @@ constexpr size_t raised_send_buffer = 512 * 1024;
 /* Writes are gathered into one sendmsg of at most this many pieces. */
 constexpr size_t max_iov = 256;
 
-std::string hex_guid_string(const std::string& guid) { return guid; }
-
 /* What a connection's socket is watched for; EPOLLOUT is added while a
  * write is blocked. EPOLLHUP and EPOLLERR are always reported. */
 constexpr uint32_t read_events = EPOLLIN | EPOLLRDHUP;
@@ -88,7 +86,7 @@ Connection::Connection(Bus& bus, boost::asio::io_context& io, UniqueFd fd, PeerC
         if (std::find(mechs.begin(), mechs.end(), "ANONYMOUS") == mechs.end())
             opts.allow_anonymous = false;
     }
-    opts.guid = hex_guid_string(bus_.guid());
+    opts.guid = bus_.guid();
     sasl_.emplace(std::move(opts));
 }
 

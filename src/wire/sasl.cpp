@@ -49,11 +49,20 @@ size_t SaslServer::feed(std::span<const uint8_t> input, std::string& reply) {
             state_ = State::failed;
             return pos + take;
         }
-        line_.append(reinterpret_cast<const char*>(start), take);
         pos += take;
-        if (!nl) break;
+        if (!nl) {
+            line_.append(reinterpret_cast<const char*>(start), take);
+            break;
+        }
+        // A line that arrived whole (the usual case) is read where it is;
+        // only one split across reads is put together in line_.
+        std::string_view line(reinterpret_cast<const char*>(start), take);
+        if (!line_.empty()) {
+            line_.append(line);
+            line = line_;
+        }
         // Specification: commands end with CRLF.
-        if (line_.size() < 2 || line_[line_.size() - 2] != '\r') {
+        if (line.size() < 2 || line[line.size() - 2] != '\r') {
             state_ = State::failed;
             break;
         }
@@ -61,8 +70,8 @@ size_t SaslServer::feed(std::span<const uint8_t> input, std::string& reply) {
             state_ = State::failed;
             break;
         }
-        line_.resize(line_.size() - 2);
-        handle_line(line_, reply);
+        line.remove_suffix(2);
+        handle_line(line, reply);
         line_.clear();
     }
     return pos;
@@ -97,8 +106,7 @@ void SaslServer::handle_line(std::string_view line, std::string& reply) {
         if (command == "DATA") {
             // An empty response means "the identity of my credentials".
             if (external_identity_ok(args)) {
-                phase_ = Phase::wait_begin;
-                reply += "OK " + options_.guid + "\r\n";
+                accept(reply);
             } else {
                 reject(reply);
             }
@@ -133,15 +141,13 @@ void SaslServer::handle_auth(std::string_view args, std::string& reply) {
             return;
         }
         if (external_identity_ok(response)) {
-            phase_ = Phase::wait_begin;
-            reply += "OK " + options_.guid + "\r\n";
+            accept(reply);
             return;
         }
     } else if (mechanism == "ANONYMOUS" && options_.allow_anonymous) {
         // The optional trace string is ignored.
         anonymous_ = true;
-        phase_ = Phase::wait_begin;
-        reply += "OK " + options_.guid + "\r\n";
+        accept(reply);
         return;
     }
     reject(reply);
@@ -165,6 +171,15 @@ bool SaslServer::external_identity_ok(std::string_view hex) const {
     auto [end, ec] = std::from_chars(decimal, decimal + n, uid);
     if (ec != std::errc{} || end != decimal + n) return false;
     return uid == options_.peer_uid;
+}
+
+/* Authenticated: OK with the server GUID; BEGIN may follow. */
+void SaslServer::accept(std::string& reply) {
+    phase_ = Phase::wait_begin;
+    // One allocation for this line and the AGREE_UNIX_FD that clients
+    // usually ask for in the same write.
+    reply.reserve(reply.size() + 64);
+    reply.append("OK ").append(options_.guid).append("\r\n");
 }
 
 void SaslServer::reject(std::string& reply) {

@@ -27,7 +27,9 @@ public:
         bool allow_external = true;
         bool allow_anonymous = false;
         bool unix_fd_capable = true;  // the transport can pass fds
-        std::string guid;             // 32 lowercase hex characters
+        /* 32 lowercase hex characters; a view of the bus's GUID, which
+         * outlives every connection's authentication. */
+        std::string_view guid;
     };
     enum class State {
         in_progress,
@@ -57,6 +59,7 @@ private:
     void handle_line(std::string_view line, std::string& reply);
     void handle_auth(std::string_view args, std::string& reply);
     bool external_identity_ok(std::string_view hex) const;
+    void accept(std::string& reply);
     void reject(std::string& reply);
 
     Options options_;

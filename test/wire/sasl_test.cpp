@@ -209,6 +209,23 @@ TEST(Sasl, ByteAtATime) {
     EXPECT_EQ(s.state(), State::done);
 }
 
+TEST(Sasl, EverySplitIntoTwoReads) {
+    // A line that arrives whole is read in place, one split across reads
+    // is put together first; both, and a whole line after a split one in
+    // the same read, must give the same transcript.
+    std::string input = std::string("\0AUTH EXTERNAL ", 15) + uid1000 + "\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n";
+    for (size_t cut = 0; cut <= input.size(); ++cut) {
+        SaslServer s(options());
+        std::string reply;
+        size_t first = s.feed({reinterpret_cast<const uint8_t*>(input.data()), cut}, reply);
+        EXPECT_EQ(first, cut);
+        size_t second = s.feed({reinterpret_cast<const uint8_t*>(input.data()) + cut, input.size() - cut}, reply);
+        EXPECT_EQ(second, input.size() - cut) << "cut at " << cut;
+        EXPECT_EQ(reply, ok_line + "AGREE_UNIX_FD\r\n") << "cut at " << cut;
+        EXPECT_EQ(s.state(), State::done) << "cut at " << cut;
+    }
+}
+
 TEST(Sasl, MissingNulByteFails) {
     SaslServer s(options());
     feed(s, "AUTH EXTERNAL " + uid1000 + "\r\n");
