@@ -182,11 +182,11 @@ std::optional<Activation::Failure> Activation::start_with_systemd(Pending&, cons
     b.path("/org/freedesktop/DBus").interface("org.freedesktop.systemd1.Activator").member("ActivationRequest");
     b.sender("org.freedesktop.DBus").destination(systemd_name);
     b.body("s").put_string(file.systemd_service);
-    return send_to_systemd(b.finish(bus_.next_driver_serial()));
+    return send_to_systemd(b);
 }
 
-std::optional<Activation::Failure> Activation::send_to_systemd(std::vector<uint8_t> bytes) {
-    MessagePtr m = bus_.driver_message(std::move(bytes));
+std::optional<Activation::Failure> Activation::send_to_systemd(const wire::MessageBuilder& b) {
+    MessagePtr m = bus_.driver_message(b, bus_.next_driver_serial());
     if (!m) return Failure{error::failed, "could not build a message for systemd"};
     // Monitors see what the bus wants to send even while systemd is away.
     bus_.capture(m);
@@ -301,7 +301,7 @@ void Activation::name_acquired(std::string_view name) {
             wire::MessageBuilder b(wire::MessageType::method_return);
             b.reply_serial(w.call_serial).sender("org.freedesktop.DBus").destination(c->unique_name);
             b.body("u").put_u32(1);  // DBUS_START_REPLY_SUCCESS
-            bus_.send_from_driver(b.finish(bus_.next_driver_serial()));
+            bus_.send_from_driver(b, bus_.next_driver_serial());
         }
     }
 }
@@ -328,7 +328,7 @@ void Activation::update_environment(const std::vector<std::pair<std::string, std
     auto t = w.begin_array(4);
     for (const auto& [k, v] : vars) w.put_string(k + "=" + v);
     w.end_array(t);
-    if (auto f = send_to_systemd(b.finish(bus_.next_driver_serial())))
+    if (auto f = send_to_systemd(b))
         spdlog::warn("could not pass the activation environment to systemd: {}", f->text);
 }
 

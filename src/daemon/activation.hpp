@@ -117,7 +117,7 @@ private:
     void fail(const std::string& name, const Failure& f);
     /* Sends a message the bus makes to org.freedesktop.systemd1, held (and
      * systemd "activated") while systemd is not connected. */
-    std::optional<Failure> send_to_systemd(std::vector<uint8_t> bytes);
+    std::optional<Failure> send_to_systemd(const wire::MessageBuilder& b);
 
     Bus& bus_;
     boost::asio::io_context& io_;

@@ -444,7 +444,7 @@ void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {
         b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameLost");
         b.sender("org.freedesktop.DBus").destination(c.unique_name);
         b.body("s").put_string(c.unique_name);
-        send_from_driver(b.finish(next_driver_serial()));
+        send_from_driver(b, next_driver_serial());
     }
     c.monitor = true;
     announce({NameChange{c.unique_name, c.id, 0}});
@@ -471,7 +471,7 @@ void Bus::announce(const std::vector<NameChange>& changes) {
                 b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameLost");
                 b.sender("org.freedesktop.DBus").destination(c->unique_name);
                 b.body("s").put_string(ch.name);
-                send_from_driver(b.finish(next_driver_serial()));
+                send_from_driver(b, next_driver_serial());
             }
         }
         {
@@ -495,7 +495,7 @@ void Bus::announce(const std::vector<NameChange>& changes) {
                 b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameOwnerChanged");
                 b.sender("org.freedesktop.DBus");
                 b.body("sss") = std::move(body);
-                send_from_driver(b.finish(serial));
+                send_from_driver(b, serial);
             } else {
                 ++stats_.broadcasts;  // sent to nobody, as broadcast() would count it
             }
@@ -506,7 +506,7 @@ void Bus::announce(const std::vector<NameChange>& changes) {
                 b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
                 b.sender("org.freedesktop.DBus").destination(c->unique_name);
                 b.body("s").put_string(ch.name);
-                send_from_driver(b.finish(next_driver_serial()));
+                send_from_driver(b, next_driver_serial());
             }
             // Messages held for an activated service go out now, before
             // the RequestName reply (dbus-daemon bus_registry_acquire_service).
@@ -611,12 +611,12 @@ void Bus::send_error(Connection& to, const wire::Header& call, std::string_view 
     wire::MessageBuilder b(wire::MessageType::error);
     b.error_name(name).reply_serial(call.serial).destination(to.unique_name).sender("org.freedesktop.DBus");
     b.body("s").put_string(text);
-    send_from_driver(b.finish(next_driver_serial()));
+    send_from_driver(b, next_driver_serial());
 }
 
-MessagePtr Bus::driver_message(std::vector<uint8_t> bytes) {
+MessagePtr Bus::driver_message(const wire::MessageBuilder& b, uint32_t serial) {
     MessagePtr m(new BusMessage);
-    m->raw = copy_message_bytes(bytes);  // small: one copy of what the driver built
+    b.finish_into(serial, m->raw);
     m->sender = "org.freedesktop.DBus";
     // The bus built it: its header is located, not validated again.
     if (!wire::read_built_header(m->raw, m->header)) {
@@ -646,8 +646,8 @@ void Bus::deliver_held(uint64_t sender_id, const MessagePtr& m, Connection& to) 
     if (Connection* from = find(sender_id)) route_unicast(*from, m, &to, false);
 }
 
-void Bus::send_from_driver(std::vector<uint8_t> bytes, std::vector<UniqueFd> fds) {
-    MessagePtr m = driver_message(std::move(bytes));
+void Bus::send_from_driver(const wire::MessageBuilder& b, uint32_t serial, std::vector<UniqueFd> fds) {
+    MessagePtr m = driver_message(b, serial);
     if (!m) return;
     m->fds = std::move(fds);
     if (!m->header.destination.empty()) {
@@ -678,7 +678,7 @@ void Bus::capture_error(std::string_view destination, const wire::Header& in_rep
     wire::MessageBuilder b(wire::MessageType::error);
     b.error_name(name).reply_serial(in_reply_to.serial).destination(destination).sender("org.freedesktop.DBus");
     b.body("s").put_string(text);
-    if (MessagePtr e = driver_message(b.finish(next_driver_serial()))) to_monitors(e);
+    if (MessagePtr e = driver_message(b, next_driver_serial())) to_monitors(e);
 }
 
 void Bus::on_message(Connection& from, MessagePtr m) {

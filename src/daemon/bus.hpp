@@ -134,11 +134,13 @@ public:
     /* Turns `c` into a monitor with the given rules (empty: everything). */
     void make_monitor(Connection& c, std::vector<MatchRule> rules);
 
-    /* Sends a message the bus made (driver replies and signals): parsed,
-     * delivered to its destination or by match rules, and to monitors. */
-    void send_from_driver(std::vector<uint8_t> bytes, std::vector<UniqueFd> fds = {});
-    /* A message the bus made, parsed but not sent; nullptr if invalid. */
-    MessagePtr driver_message(std::vector<uint8_t> bytes);
+    /* Sends a message the bus made (driver replies and signals), numbered
+     * `serial`: delivered to its destination or by match rules, and to
+     * monitors. */
+    void send_from_driver(const wire::MessageBuilder& b, uint32_t serial, std::vector<UniqueFd> fds = {});
+    /* A message the bus made, numbered `serial`, but not sent; nullptr if
+     * malformed (a bug). */
+    MessagePtr driver_message(const wire::MessageBuilder& b, uint32_t serial);
     /* Shows `m` to monitors only. */
     void capture(const MessagePtr& m);
     /* Delivers a message that waited for `to` to start, as if just sent by

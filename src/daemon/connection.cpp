@@ -626,7 +626,7 @@ void Connection::report_lost_messages() {
     b.path("/org/freedesktop/DBus").interface("org.kdbusd.Bus1").member("MessagesLost");
     b.sender("org.freedesktop.DBus").destination(unique_name);
     b.body("u").put_u32(static_cast<uint32_t>(std::min<size_t>(lost_messages_, UINT32_MAX)));
-    MessagePtr m = bus_.driver_message(b.finish(bus_.next_driver_serial()));
+    MessagePtr m = bus_.driver_message(b, bus_.next_driver_serial());
     if (!m) return;
     if (enqueue(m, QuotaSender::kernel()) != QuotaRefusal::none) return;
     lost_messages_ = 0;

@@ -264,19 +264,19 @@ void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
             // A failed Hello: the connection has no name to address, so
             // the error goes straight to it, without DESTINATION (as
             // dbus-daemon does).
-            if (MessagePtr m = bus_.driver_message(b.finish(bus_.next_driver_serial()))) {
+            if (MessagePtr m = bus_.driver_message(b, bus_.next_driver_serial())) {
                 bus_.capture(m);
                 from.enqueue(m);
             }
             return;
         }
         b.destination(from.unique_name);
-        bus_.send_from_driver(b.finish(bus_.next_driver_serial()));
+        bus_.send_from_driver(b, bus_.next_driver_serial());
         return;
     }
     r.builder.reply_serial(h.serial).sender(driver_name).destination(from.unique_name);
     if (!r.fds.empty()) r.builder.unix_fds(static_cast<uint32_t>(r.fds.size()));
-    bus_.send_from_driver(r.builder.finish(bus_.next_driver_serial()), std::move(r.fds));
+    bus_.send_from_driver(r.builder, bus_.next_driver_serial(), std::move(r.fds));
     if (r.after) r.after();
 }
 

@@ -33,12 +33,12 @@ uint32_t load_u32(const uint8_t* p, Endian e) {
 constexpr size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
 
 /*
- * Writes a message header in either byte order at the end of a vector that
- * may already hold other data; alignment is relative to where the header
+ * Writes a message header in either byte order into zeroed bytes (which
+ * provide every padding byte); alignment is relative to where the header
  * starts. Two passes over the same field list: the first only measures, so
- * the vector grows once (zero-filled, which provides every padding byte)
- * and the second stores through a plain pointer. Shared by forwarding and
- * MessageBuilder so the two cannot disagree about the layout.
+ * the buffer grows once, and the second stores through a plain pointer.
+ * Shared by forwarding and MessageBuilder (through the forward header
+ * functions) so the two cannot disagree about the layout.
  */
 class HeaderEmitter {
 public:
@@ -46,12 +46,6 @@ public:
                   std::span<const uint8_t> extra_fields)
         : h_(h), sender_(sender), body_length_(body_length), extra_(extra_fields),
           swap_((h.endian == Endian::little) != (std::endian::native == std::endian::little)) {}
-
-    void append_to(std::vector<uint8_t>& out) {
-        size_t base = out.size();
-        out.resize(base + size());  // zero-fills: padding is implicit
-        write_to(out.data() + base);
-    }
 
     size_t size() {
         p_ = nullptr;
@@ -143,12 +137,6 @@ private:
     uint8_t* p_ = nullptr;
     size_t pos_ = 0;
 };
-
-/* Only the fields the specification defines, in code order, with `sender`. */
-void append_header(const Header& h, std::string_view sender, uint32_t body_length,
-                   std::span<const uint8_t> extra_fields, std::vector<uint8_t>& out) {
-    HeaderEmitter(h, sender, body_length, extra_fields).append_to(out);
-}
 
 /* The type code each defined header field must carry (specification,
  * "Header Fields"). */
@@ -348,7 +336,7 @@ Writer& MessageBuilder::body(Borrowed signature) {
     return body_;
 }
 
-std::vector<uint8_t> MessageBuilder::finish(uint32_t serial) const {
+Header MessageBuilder::header(uint32_t serial) const {
     Header h;
     h.endian = Endian::little;
     h.type = type_;
@@ -362,10 +350,13 @@ std::vector<uint8_t> MessageBuilder::finish(uint32_t serial) const {
     h.signature = signature_;
     h.reply_serial = reply_serial_;
     h.unix_fds = unix_fds_;
+    h.body_length = static_cast<uint32_t>(body_.size());
+    return h;
+}
+
+std::vector<uint8_t> MessageBuilder::finish(uint32_t serial) const {
     std::vector<uint8_t> out;
-    out.reserve(fixed_header_size + 128 + body_.size());
-    append_header(h, sender_, static_cast<uint32_t>(body_.size()), {}, out);
-    out.insert(out.end(), body_.bytes().begin(), body_.bytes().end());
+    finish_into(serial, out);
     return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -180,8 +181,17 @@ public:
 
     /* The complete message. */
     std::vector<uint8_t> finish(uint32_t serial) const;
+    /* The same, written to `out` (replacing what it held): a
+     * std::vector<uint8_t> or any byte buffer with resize() and data(), so
+     * the bus builds its own messages straight into their BusMessage. */
+    template <class Bytes>
+    void finish_into(uint32_t serial, Bytes& out) const;
 
 private:
+    /* The header of the finished message, without SENDER (that is
+     * sender_, passed beside it as to the forwarding functions). */
+    Header header(uint32_t serial) const;
+
     MessageType type_;
     uint8_t flags_ = 0;
     std::string_view path_, interface_, member_, error_name_, destination_, sender_, signature_;
@@ -189,6 +199,16 @@ private:
     uint32_t unix_fds_ = 0;
     Writer body_;
 };
+
+template <class Bytes>
+void MessageBuilder::finish_into(uint32_t serial, Bytes& out) const {
+    Header h = header(serial);
+    size_t header_length = forward_header_size(h, sender_);
+    out.resize(header_length + body_.size());
+    std::memset(out.data(), 0, header_length);  // the padding write_forward_header() leaves
+    write_forward_header(h, sender_, {}, std::span<uint8_t>(out.data(), header_length));
+    if (body_.size() != 0) std::memcpy(out.data() + header_length, body_.bytes().data(), body_.size());
+}
 
 /*
  * The Header of a message kdbusd built itself (MessageBuilder::finish), as

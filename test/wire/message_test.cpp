@@ -609,6 +609,26 @@ TEST(MessageBuilder, KeepsViewsUntilFinish) {
     EXPECT_NE(static_cast<const void*>(h.destination.data()), static_cast<const void*>(name.data()));
 }
 
+/* A buffer whose growth leaves garbage, like the bus's MessageBytes. */
+struct DirtyBytes {
+    std::vector<uint8_t> b;
+    void resize(size_t n) { b.resize(n, 0xaa); }
+    uint8_t* data() { return b.data(); }
+};
+
+TEST(MessageBuilder, FinishIntoAnyBufferIsFinish) {
+    MessageBuilder b(MessageType::signal);
+    b.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
+    b.sender("org.freedesktop.DBus").destination(":1.4");
+    b.body("s").put_string(":1.4");
+    DirtyBytes out;
+    out.b.assign(300, 0x55);  // what it held before is replaced
+    b.finish_into(9, out);
+    EXPECT_EQ(out.b, b.finish(9));  // padding included: zero, not 0xaa
+    Header h;
+    EXPECT_EQ(parse_message(out.b, h), nullptr);
+}
+
 /* ---- reading the header of a message kdbusd built ---- */
 
 namespace {
