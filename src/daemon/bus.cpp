@@ -423,10 +423,10 @@ void Bus::on_connection_closed(Connection& c) {
         std::erase(monitors_, c.id);
         return;  // monitors are invisible: no NameOwnerChanged
     }
-    std::vector<NameChange> changes;
+    std::vector<NameChange> changes;  // allocates only if it owned names
     names_.release_all(c.id, changes);
-    changes.push_back(NameChange{c.unique_name, c.id, 0});
     announce(changes);
+    announce(NameChange{c.unique_name, c.id, 0});
     if (on_disconnect) on_disconnect(c);
 }
 
@@ -447,13 +447,13 @@ void Bus::make_monitor(Connection& c, std::vector<MatchRule> rules) {
         send_from_driver(b, next_driver_serial());
     }
     c.monitor = true;
-    announce({NameChange{c.unique_name, c.id, 0}});
+    announce(NameChange{c.unique_name, c.id, 0});
     if (rules.empty()) rules.emplace_back();
     for (auto& r : rules) monitor_matches_.add(c.id, r);
     monitors_.push_back(c.id);
 }
 
-void Bus::announce(const std::vector<NameChange>& changes) {
+void Bus::announce(std::span<const NameChange> changes) {
     using wire::MessageBuilder;
     using wire::MessageType;
     auto name_of = [this](OwnerId id) -> std::string {

@@ -153,7 +153,8 @@ public:
     uint32_t next_driver_serial() { return ++driver_serial_; }
 
     /* Applies name changes: NameOwnerChanged, NameLost, NameAcquired. */
-    void announce(const std::vector<NameChange>& changes);
+    void announce(std::span<const NameChange> changes);
+    void announce(const NameChange& change) { announce(std::span(&change, 1)); }
 
     bool owns(std::string_view name, std::string_view unique) const;
 

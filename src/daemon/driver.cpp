@@ -319,7 +319,7 @@ void Driver::hello(Connection& c, const wire::Header&, wire::Reader&, Reply& r) 
     r.body("s").put_string(c.unique_name);
     Connection* self = &c;
     r.after = [this, self] {
-        bus_.announce({NameChange{self->unique_name, 0, self->id}});
+        bus_.announce(NameChange{self->unique_name, 0, self->id});
     };
 }
 
