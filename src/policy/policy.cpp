@@ -57,11 +57,10 @@ ConnectionPolicy::ConnectionPolicy(std::shared_ptr<const Policy> policy, const P
     if (!policy_)
         return;
     add(policy_->default_);
-    std::vector<gid_t> seen;
-    for (gid_t gid : peer.gids) {
-        if (std::find(seen.begin(), seen.end(), gid) != seen.end())
-            continue;
-        seen.push_back(gid);
+    for (auto g = peer.gids.begin(); g != peer.gids.end(); ++g) {
+        gid_t gid = *g;
+        if (std::find(peer.gids.begin(), g, gid) != g)
+            continue;  // a group listed twice applies once
         if (auto it = policy_->by_group_.find(gid); it != policy_->by_group_.end())
             add(it->second);
     }
