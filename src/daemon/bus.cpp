@@ -244,17 +244,23 @@ void Bus::configure_activation() {
     activation_.configure(std::move(a));
 }
 
-void Bus::compile_policy(Connection& c) {
+policy::Peer Bus::policy_peer(const Connection& c) {
+    const auto& creds = c.credentials();
+    policy::Peer peer;
+    peer.uid = creds.uid;
+    peer.gids.reserve(1 + creds.groups.size());
+    peer.gids.push_back(creds.gid);
+    for (gid_t g : creds.groups)
+        if (g != creds.gid) peer.gids.push_back(g);
+    return peer;
+}
+
+void Bus::compile_policy(Connection& c, policy::Peer peer) {
     if (!settings_.policy) {
         c.policy.reset();
         return;
     }
     const auto& creds = c.credentials();
-    policy::Peer peer;
-    peer.uid = creds.uid;
-    peer.gids.push_back(creds.gid);
-    for (gid_t g : creds.groups)
-        if (g != creds.gid) peer.gids.push_back(g);
     // dbus-daemon (_dbus_unix_user_is_at_console with systemd): a uid is at
     // the console when logind gives it a seat. A local file read, and only
     // at Hello and reload, and only where an at_console policy can use it.
@@ -306,14 +312,15 @@ std::optional<std::string> Bus::send_denial(Connection* from, const MessagePtr& 
 void Bus::on_authenticated(Connection& c) {
     if (settings_.policy) {
         const auto& creds = c.credentials();
-        std::vector<gid_t> groups = creds.groups;
-        groups.push_back(creds.gid);
-        if (!settings_.policy->allows_user(creds.uid, groups, bus_uid_)) {
+        // One list of the groups serves both: allows_user() asks only
+        // whether a group is in it.
+        policy::Peer peer = policy_peer(c);
+        if (!settings_.policy->allows_user(creds.uid, peer.gids, bus_uid_)) {
             spdlog::warn("uid {} (pid {}) is not allowed to connect by the configuration", creds.uid, creds.pid);
             c.close("not allowed to connect");
             return;
         }
-        compile_policy(c);
+        compile_policy(c, std::move(peer));
     }
 }
 

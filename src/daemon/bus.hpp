@@ -206,7 +206,11 @@ private:
     /* `addressed`: the connection a unicast goes to (for destination= rules). */
     void to_monitors(const MessagePtr& m, const Connection* addressed = nullptr);
     void flush_all();
-    void compile_policy(Connection& c);
+    /* The identity the bus policy judges: the uid and the groups, the
+     * primary group first (at_console is left to compile_policy). */
+    static policy::Peer policy_peer(const Connection& c);
+    void compile_policy(Connection& c) { compile_policy(c, policy_peer(c)); }
+    void compile_policy(Connection& c, policy::Peer peer);
     void on_reply_timer();
     void arm_reply_timer(uint64_t deadline_ms);
 
