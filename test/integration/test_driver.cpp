@@ -278,6 +278,34 @@ TEST_F(Driver, UnknownPropertyAndInterface) {
   EXPECT_EQ(set.error_name, "org.freedesktop.DBus.Error.PropertyReadOnly") << set.describe();
 }
 
+// The bus numbers its own messages in one sequence, and a NameOwnerChanged
+// that nobody receives still takes its number (Bus::announce builds it only
+// for a receiver): another peer's Hello takes three serials, its reply,
+// NameOwnerChanged and NameAcquired, whether anyone watches or not.
+TEST_F(Driver, NameOwnerChangedNobodyReceivesStillTakesItsSerial) {
+  auto serial_of_reply = [this] {
+    auto r = peer_->call_driver("GetId");
+    EXPECT_TRUE(r.ok()) << r.describe();
+    uint64_t cookie = 0;
+    if (r.ok()) {
+      EXPECT_GE(sd_bus_message_get_cookie(r.reply.get(), &cookie), 0);
+    }
+    return cookie;
+  };
+  uint64_t before = serial_of_reply();
+  SdBusPeer unwatched(address());
+  EXPECT_EQ(serial_of_reply(), before + 4);
+
+  ASSERT_TRUE(peer_->add_match("type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'").ok());
+  before = serial_of_reply();
+  SdBusPeer watched(address());
+  EXPECT_EQ(serial_of_reply(), before + 4);
+  std::string unique = watched.unique_name();
+  EXPECT_TRUE(peer_->wait_for([&](const Received& m) {
+    return m.member == "NameOwnerChanged" && m.args.size() == 3 && m.args[0] == unique && m.args[2] == unique;
+  })) << "no NameOwnerChanged for " << unique;
+}
+
 // BecomeMonitor (org.freedesktop.DBus.Monitoring): the monitor loses its
 // unique name — NameLost to itself, which busctl monitor waits for before it
 // prints anything — and then sees other peers' traffic.
