@@ -136,6 +136,9 @@ bool is_fixed_type(char c) {
 }
 
 bool is_valid_signature(std::string_view sig) {
+    // Most signatures on the wire are one type code: every header field's
+    // variant carries one, five or six of them per message.
+    if (sig.size() == 1) return is_basic_type(sig[0]) || sig[0] == 'v';
     if (sig.size() > max_signature_length) return false;
     size_t pos = 0;
     while (pos < sig.size()) {
