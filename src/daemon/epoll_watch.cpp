@@ -28,10 +28,22 @@ void EpollWatch::complete(void* owner, boost::asio::detail::operation* base, con
                           std::size_t events) {
     if (!owner) return;  // the io_context is being destroyed: nothing to tell
     auto* watch = static_cast<EpollWatch*>(base);
+    EpollWatches& watches = watch->watches_;
     // The scheduler counts every operation it runs as a unit of work done;
-    // an event is none (as for Asio's own descriptor states), so give it back.
-    watch->watches_.scheduler_.compensating_work_started();
-    if (watch->owner_) watch->owner_->on_epoll_events(static_cast<uint32_t>(events));
+    // an event is none (as for Asio's own descriptor states), so give it
+    // back — unless the handler removed this very watch: then the unit of
+    // work the watch held ends with the handler, not inside it, where the
+    // io_context would stop if it were the last and the handler could not
+    // add the next (a connection closes, another is accepted).
+    if (!watch->owner_) {
+        watches.scheduler_.compensating_work_started();
+        return;
+    }
+    watches.running_ = watch;
+    watches.running_removed_ = false;
+    watch->owner_->on_epoll_events(static_cast<uint32_t>(events));
+    if (!watches.running_removed_) watches.scheduler_.compensating_work_started();
+    watches.running_ = nullptr;
 }
 
 EpollWatches::EpollWatches(boost::asio::execution_context& context)
@@ -85,14 +97,22 @@ void EpollWatches::remove(EpollWatch& watch) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd_, &ev);
     watch.owner_ = nullptr;
     watch.fd_ = -1;
+    if (&watch == running_) {
+        // Removed by its own handler (a hang-up): complete() no longer
+        // touches it, so it is free at once, and its unit of work ends
+        // when the handler does.
+        running_ = nullptr;
+        running_removed_ = true;
+        free_.push_back(&watch);
+        return;
+    }
     // An event of it may be queued behind the running handler; the watch
     // is the queued operation, so it is reused only once that has run.
     // The scheduler puts its reactor task behind every batch of events it
-    // queues, so a queued watch always has a successor: one without is
-    // not queued (or is the one running now, which no longer touches it
-    // once its owner returns) and is free at once. Otherwise a handler
-    // posted now runs after the event (at shutdown the post is dropped and
-    // the watch is freed with the others). Not posting in the common case
+    // queues, so a queued watch always has a successor, and one without is
+    // free at once. A queued one is freed by a handler posted now, which
+    // runs after the event (at shutdown the post is dropped and the watch
+    // is freed with the others). Not posting when it is not needed
     // matters: a posted handler makes the scheduler poll epoll once more
     // before it runs, a syscall per connection closed.
     boost::asio::detail::operation* op = &watch;

@@ -102,6 +102,8 @@ private:
     int epoll_fd_;
     std::vector<std::unique_ptr<EpollWatch>> all_;
     std::vector<EpollWatch*> free_;
+    EpollWatch* running_ = nullptr;  // whose handler runs now
+    bool running_removed_ = false;   // ... and it removed its watch
 };
 
 /* A watch held by one owner: added on construction, removed on reset() or
