@@ -97,7 +97,9 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       auth_deadlines_(io),
       accept_backoff_(io),
       read_buffer_(read_buffer_size),
+      watches_(boost::asio::use_service<EpollWatches>(io)),
       reply_timer_(io) {
+    watches_.add_batch_end(batch_flush_);
     owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
     // Names are charged to their owner's user however they change hands.
     // A connection that is leaving is no longer found here: it gives back
@@ -113,7 +115,7 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
     configure_activation();
 }
 
-Bus::~Bus() = default;
+Bus::~Bus() { watches_.remove_batch_end(batch_flush_); }
 
 void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
     // Services started on demand are told the default endpoint only.
@@ -508,11 +510,11 @@ void Bus::schedule_flush(Connection& c) {
     if (c.flush_scheduled) return;
     c.flush_scheduled = true;
     dirty_.push_back(c.shared_from_this());
-    // Inside a read handler the flush happens when it ends (DispatchScope).
-    // Elsewhere (timers, spawned services) post one: posting from a
-    // handler costs Asio an epoll_ctl and an extra epoll_wait to wake
-    // itself, two of the six syscalls a routed message used to take.
-    if (dispatch_depth_ > 0 || flush_posted_) return;
+    // Inside a read handler the flush happens when it ends (DispatchScope)
+    // or when its batch of epoll events does (BatchFlush). Elsewhere
+    // (timers, spawned services) post one: posting from a handler costs
+    // Asio an extra epoll_wait, a syscall in every routed message.
+    if (dispatch_depth_ > 0 || watches_.in_batch() || flush_posted_) return;
     flush_posted_ = true;
     boost::asio::post(io_, [this] { flush_all(); });
 }
@@ -520,7 +522,11 @@ void Bus::schedule_flush(Connection& c) {
 Bus::DispatchScope::DispatchScope(Bus& bus) : bus_(bus) { ++bus_.dispatch_depth_; }
 
 Bus::DispatchScope::~DispatchScope() {
-    if (--bus_.dispatch_depth_ == 0 && !bus_.dirty_.empty()) bus_.flush_all();
+    if (--bus_.dispatch_depth_ == 0 && !bus_.dirty_.empty() && !bus_.watches_.in_batch()) bus_.flush_all();
+}
+
+void Bus::BatchFlush::on_batch_end() {
+    if (!bus.dirty_.empty()) bus.flush_all();
 }
 
 void Bus::flush_all() {

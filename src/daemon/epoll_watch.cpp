@@ -22,6 +22,24 @@ struct ReactorEpollFd {
 
 template struct ReactorEpollFd<&Reactor::epoll_fd_>;
 
+/* The same for the scheduler's queue of ready operations and for an
+ * operation's completion function, by which a watch's event is known. */
+using Scheduler = boost::asio::detail::scheduler;
+using Operation = boost::asio::detail::scheduler_operation;
+using OperationQueue = boost::asio::detail::op_queue<Operation>;
+using CompleteFn = void (*)(void*, Operation*, const boost::system::error_code&, std::size_t);
+
+OperationQueue Scheduler::*scheduler_queue();
+CompleteFn Operation::*operation_complete_fn();
+
+template <OperationQueue Scheduler::*Queue, CompleteFn Operation::*Fn>
+struct SchedulerInternals {
+    friend OperationQueue Scheduler::*scheduler_queue() { return Queue; }
+    friend CompleteFn Operation::*operation_complete_fn() { return Fn; }
+};
+
+template struct SchedulerInternals<&Scheduler::op_queue_, &Operation::func_>;
+
 }  // namespace
 
 void EpollWatch::complete(void* owner, boost::asio::detail::operation* base, const boost::system::error_code&,
@@ -35,16 +53,35 @@ void EpollWatch::complete(void* owner, boost::asio::detail::operation* base, con
     // work the watch held ends with the handler, not inside it, where the
     // io_context would stop if it were the last and the handler could not
     // add the next (a connection closes, another is accepted).
+    watches.in_batch_ = true;
     if (!watch->owner_) {
         watches.scheduler_.compensating_work_started();
-        return;
+    } else {
+        watches.running_ = watch;
+        watches.running_removed_ = false;
+        watch->owner_->on_epoll_events(static_cast<uint32_t>(events));
+        if (!watches.running_removed_) watches.scheduler_.compensating_work_started();
+        watches.running_ = nullptr;
     }
-    watches.running_ = watch;
-    watches.running_removed_ = false;
-    watch->owner_->on_epoll_events(static_cast<uint32_t>(events));
-    if (!watches.running_removed_) watches.scheduler_.compensating_work_started();
-    watches.running_ = nullptr;
+    if (!watches.next_is_watch()) watches.end_batch();
 }
+
+bool EpollWatches::next_is_watch() const {
+    // One thread runs the io_context (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE),
+    // so the queue is read without its lock. During a handler the
+    // scheduler's queue holds what runs after it: the rest of the batch,
+    // then the reactor task; handlers posted meanwhile go behind those.
+    Operation* next = boost::asio::detail::op_queue_access::front(scheduler_.*scheduler_queue());
+    return next && next->*operation_complete_fn() == &EpollWatch::complete;
+}
+
+void EpollWatches::end_batch() {
+    in_batch_ = false;
+    // By index: a hook may add or remove hooks (a bus made or dropped).
+    for (size_t i = 0; i < batch_end_.size(); ++i) batch_end_[i]->on_batch_end();
+}
+
+void EpollWatches::remove_batch_end(BatchEnd& hook) { std::erase(batch_end_, &hook); }
 
 EpollWatches::EpollWatches(boost::asio::execution_context& context)
     : service(context),

@@ -41,7 +41,9 @@ namespace kdbus::daemon {
  * `operation` base — queue link, completion function and task_result_, in
  * which it passes the events. A watch is an `operation` too, first base
  * at offset 0 like the descriptor state's. The reactor's epoll fd is
- * private; epoll_watch.cpp names it through an explicit instantiation.
+ * private; epoll_watch.cpp names it through an explicit instantiation, and
+ * so the scheduler's queue and an operation's completion function, to see
+ * whether the next operation is a watch's event (EpollWatches::BatchEnd).
  * Single-threaded use only, like the rest of the bus.
  */
 static_assert(BOOST_VERSION / 100 == 1081, "EpollWatch relies on Boost 1.81's epoll reactor: re-check it");
@@ -81,6 +83,26 @@ class EpollWatches : public boost::asio::execution_context::service {
 public:
     inline static boost::asio::execution_context::id id;
 
+    /*
+     * Told when the events one epoll_wait returned have all been handled:
+     * after the handler of the last watch event queued in a row, before
+     * the scheduler runs anything else (a timer, a posted handler, or
+     * epoll_wait again). What the handlers produced can be written then,
+     * once per receiver for the whole batch (Bus: a service answering
+     * eight callers gets their calls in one write, and one wake-up).
+     */
+    class BatchEnd {
+    public:
+        virtual void on_batch_end() = 0;
+
+    protected:
+        ~BatchEnd() = default;
+    };
+    void add_batch_end(BatchEnd& hook) { batch_end_.push_back(&hook); }
+    void remove_batch_end(BatchEnd& hook);
+    /* True while a watch's handler runs: its BatchEnd hooks are due. */
+    bool in_batch() const { return in_batch_; }
+
     explicit EpollWatches(boost::asio::execution_context& context);
     ~EpollWatches() override;
 
@@ -102,8 +124,14 @@ private:
     int epoll_fd_;
     std::vector<std::unique_ptr<EpollWatch>> all_;
     std::vector<EpollWatch*> free_;
+    /* Whether the operation the scheduler runs next is a watch's event. */
+    bool next_is_watch() const;
+    void end_batch();
+
     EpollWatch* running_ = nullptr;  // whose handler runs now
     bool running_removed_ = false;   // ... and it removed its watch
+    bool in_batch_ = false;
+    std::vector<BatchEnd*> batch_end_;
 };
 
 /* A watch held by one owner: added on construction, removed on reset() or

@@ -89,3 +89,61 @@ TEST(EpollWatches, AWatchRemovedByItsOwnHandlerIsReusedAtOnce) {
     EXPECT_EQ(io.poll(), 0u);
     EXPECT_TRUE(io.stopped()) << "no watch left: the io_context ran out of work";
 }
+
+namespace {
+
+struct BatchCounter : kdbus::daemon::EpollWatches::BatchEnd {
+    std::function<void()> on_end;
+    int ends = 0;
+    void on_batch_end() override {
+        ++ends;
+        if (on_end) on_end();
+    }
+};
+
+}  // namespace
+
+// The events of one epoll_wait are handled in a row, and the hook comes
+// once, after the last: what the handlers queued is written once per batch.
+TEST(EpollWatches, BatchEndComesOnceAfterTheLastEventOfABatch) {
+    boost::asio::io_context io(1);
+    auto& watches = boost::asio::use_service<kdbus::daemon::EpollWatches>(io);
+    BatchCounter hook;
+    watches.add_batch_end(hook);
+    Readable a, b;
+    Owner oa, ob;
+    EpollRegistration ra, rb;
+    ASSERT_TRUE(ra.add(io, a.fd(), EPOLLIN, oa));
+    ASSERT_TRUE(rb.add(io, b.fd(), EPOLLIN, ob));
+    bool in_batch_seen = true;
+    oa.on_event = ob.on_event = [&] { in_batch_seen = in_batch_seen && watches.in_batch() && hook.ends == 0; };
+    int events_at_end = -1;
+    hook.on_end = [&] { events_at_end = oa.events + ob.events; };
+    run_ready(io);
+    EXPECT_TRUE(in_batch_seen) << "the hook came between the events of one batch";
+    EXPECT_EQ(hook.ends, 1);
+    EXPECT_EQ(events_at_end, 2);
+    EXPECT_FALSE(watches.in_batch());
+    watches.remove_batch_end(hook);
+}
+
+// The batch's last event may belong to a watch removed meanwhile: its
+// dropped event still ends the batch.
+TEST(EpollWatches, ADroppedEventStillEndsItsBatch) {
+    boost::asio::io_context io(1);
+    auto& watches = boost::asio::use_service<kdbus::daemon::EpollWatches>(io);
+    BatchCounter hook;
+    watches.add_batch_end(hook);
+    Readable a, b;
+    Owner oa, ob;
+    EpollRegistration ra, rb;
+    ASSERT_TRUE(ra.add(io, a.fd(), EPOLLIN, oa));
+    ASSERT_TRUE(rb.add(io, b.fd(), EPOLLIN, ob));
+    oa.on_event = [&] { rb.reset(); };
+    ob.on_event = [&] { ra.reset(); };
+    run_ready(io);
+    EXPECT_EQ(oa.events + ob.events, 1);
+    EXPECT_EQ(hook.ends, 1);
+    EXPECT_FALSE(watches.in_batch());
+    watches.remove_batch_end(hook);
+}
