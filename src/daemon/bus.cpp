@@ -124,13 +124,16 @@ void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
         address_ += a + ",guid=" + guid_;
         activation_.set_address(address_);
     }
-    // accept_ready() accepts until EAGAIN: an inherited socket (socket
-    // activation) may come blocking.
+    // An accept that finds nobody must not block: an inherited socket
+    // (socket activation) may come blocking.
     if (int flags = ::fcntl(listen_fd.get(), F_GETFL); flags >= 0 && !(flags & O_NONBLOCK))
         ::fcntl(listen_fd.get(), F_SETFL, flags | O_NONBLOCK);
     auto listener = std::make_shared<Listener>(*this, std::move(listen_fd), std::move(endpoint));
+    // Level-triggered, so each report takes one connection and the next
+    // epoll_wait reports the rest: no accept per connection that finds the
+    // queue empty, and a burst is taken in turn with everyone's input.
     // Connections already waiting (socket activation) are reported at once.
-    if (!listener->watch.add(io_, listener->fd.get(), EPOLLIN, *listener)) {
+    if (!listener->watch.add(io_, listener->fd.get(), EPOLLIN, *listener, EpollWatches::Trigger::level)) {
         spdlog::error("cannot watch a listening socket: {}", std::strerror(errno));
         return;
     }
@@ -159,55 +162,52 @@ size_t Bus::endpoint_connections(const Endpoint& endpoint) const {
 }
 
 void Bus::accept_ready(Listener& listener) {
-    for (int i = 0; i < 64; ++i) {
-        if (!listener.fd) return;  // closed meanwhile (its endpoint was removed)
-        int fd = ::accept4(listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the next connection raises an edge
-            // This connection only: the next may be fine.
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
-            // Out of fds or memory: wait a little instead of spinning on a
-            // listener that stays readable. Nothing here may need a new fd
-            // or object that could fail now.
-            const int err = errno;
-            paused_listeners_.push_back(listener.shared_from_this());
-            if (paused_listeners_.size() == 1) {
-                spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(err));
-                accept_backoff_.expires_after(std::chrono::milliseconds(100));
-                accept_backoff_.async_wait([this](const boost::system::error_code& e) {
-                    if (e) return;
-                    auto paused = std::move(paused_listeners_);
-                    paused_listeners_.clear();
-                    for (auto& l : paused) accept_ready(*l);
-                });
-            }
+    if (!listener.fd) return;  // closed meanwhile (its endpoint was removed)
+    int fd = ::accept4(listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        // Nobody after all, or this connection only failed: the listener
+        // is reported again while anyone waits.
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED ||
+            errno == EPROTO || errno == EPERM)
             return;
+        // Out of fds or memory: stop the reports for a little instead of
+        // spinning on a listener that stays readable. Nothing here may
+        // need a new fd or object that could fail now.
+        const int err = errno;
+        listener.watch.modify(0);
+        paused_listeners_.push_back(listener.shared_from_this());
+        if (paused_listeners_.size() == 1) {
+            spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(err));
+            accept_backoff_.expires_after(std::chrono::milliseconds(100));
+            accept_backoff_.async_wait([this](const boost::system::error_code& e) {
+                if (e) return;
+                auto paused = std::move(paused_listeners_);
+                paused_listeners_.clear();
+                for (auto& l : paused)
+                    if (l->watch) l->watch.modify(EPOLLIN);  // reported at once if anyone waits
+            });
         }
-        UniqueFd conn_fd(fd);
-        auto creds = peer_credentials(fd);
-        if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
-            spdlog::warn("refusing connection from uid {}: too many incomplete connections", creds.uid);
-            continue;
-        }
-        ++stats_.connections_accepted;
-        auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds), next_serial_number_++);
-        if (listener.endpoint) {
-            // The policy's user and group entries match the euid
-            // and every gid the peer had when it connected.
-            auto binding = std::make_shared<EndpointBinding>();
-            binding->endpoint = listener.endpoint;
-            binding->peer = c->policy_peer();
-            c->endpoint = std::move(binding);
-        }
-        unregistered_.emplace(c.get(), c);
-        if (credential_stamps_) c->enable_credential_stamps();
-        c->start();
+        return;
     }
-    // 64 taken (a burst): the others are served first, then the rest,
-    // which no new edge would report.
-    boost::asio::post(io_, [weak = listener.weak_from_this()] {
-        if (auto l = weak.lock()) l->bus.accept_ready(*l);
-    });
+    UniqueFd conn_fd(fd);
+    auto creds = peer_credentials(fd);
+    if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
+        spdlog::warn("refusing connection from uid {}: too many incomplete connections", creds.uid);
+        return;
+    }
+    ++stats_.connections_accepted;
+    auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds), next_serial_number_++);
+    if (listener.endpoint) {
+        // The policy's user and group entries match the euid
+        // and every gid the peer had when it connected.
+        auto binding = std::make_shared<EndpointBinding>();
+        binding->endpoint = listener.endpoint;
+        binding->peer = c->policy_peer();
+        c->endpoint = std::move(binding);
+    }
+    unregistered_.emplace(c.get(), c);
+    if (credential_stamps_) c->enable_credential_stamps();
+    c->start();
 }
 
 void Bus::shutdown() {

@@ -164,8 +164,8 @@ public:
 private:
     void configure_activation();
     /* A listening socket, in the loop's epoll set from add_listener() to
-     * close(), edge-triggered: accept_ready() takes every connection
-     * waiting, since no new edge reports those left behind. */
+     * close(), level-triggered: accept_ready() takes one connection a
+     * report, and epoll reports the listener again while more wait. */
     struct Listener final : EpollWatch::Owner, std::enable_shared_from_this<Listener> {
         Listener(Bus& bus, UniqueFd fd, std::shared_ptr<Endpoint> endpoint)
             : bus(bus), fd(std::move(fd)), endpoint(std::move(endpoint)) {}

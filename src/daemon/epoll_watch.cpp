@@ -94,7 +94,7 @@ EpollWatches::EpollWatches(boost::asio::execution_context& context)
 
 EpollWatches::~EpollWatches() = default;
 
-EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner) {
+EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner, Trigger trigger) {
     EpollWatch* watch;
     if (!free_.empty()) {
         watch = free_.back();
@@ -104,7 +104,7 @@ EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner)
         watch = all_.back().get();
     }
     epoll_event ev{};
-    ev.events = events | EPOLLET;
+    ev.events = events | static_cast<uint32_t>(trigger);
     ev.data.ptr = watch;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int err = errno;
@@ -114,6 +114,7 @@ EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner)
     }
     watch->owner_ = &owner;
     watch->fd_ = fd;
+    watch->trigger_ = static_cast<uint32_t>(trigger);
     // A watched descriptor is work, as a pending async_wait is: the
     // io_context does not run out of work while a socket waits for input.
     scheduler_.work_started();
@@ -122,7 +123,7 @@ EpollWatch* EpollWatches::add(int fd, uint32_t events, EpollWatch::Owner& owner)
 
 int EpollWatches::modify(EpollWatch& watch, uint32_t events) {
     epoll_event ev{};
-    ev.events = events | EPOLLET;
+    ev.events = events | watch.trigger_;
     ev.data.ptr = &watch;
     return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, watch.fd_, &ev);
 }
@@ -160,10 +161,11 @@ void EpollWatches::remove(EpollWatch& watch) {
     scheduler_.work_finished();  // after the post, which is work of its own
 }
 
-bool EpollRegistration::add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner) {
+bool EpollRegistration::add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner,
+                            EpollWatches::Trigger trigger) {
     reset();
     watches_ = &boost::asio::use_service<EpollWatches>(io);
-    watch_ = watches_->add(fd, events, owner);
+    watch_ = watches_->add(fd, events, owner, trigger);
     return watch_ != nullptr;
 }
 

@@ -70,6 +70,7 @@ private:
     EpollWatches& watches_;
     Owner* owner_ = nullptr;  // null once removed: an event already queued is dropped
     int fd_ = -1;
+    uint32_t trigger_ = EPOLLET;  // EPOLLET, or 0: level-triggered
 };
 
 /*
@@ -106,9 +107,13 @@ public:
     explicit EpollWatches(boost::asio::execution_context& context);
     ~EpollWatches() override;
 
-    /* Adds `fd` with `events` (| EPOLLET); nullptr with errno set if epoll
+    /* Edge-triggered (the owner reads until EAGAIN, or keeps track of
+     * what it left) or level-triggered (reported at every epoll_wait while
+     * true: a listening socket, which then needs no accept that fails). */
+    enum class Trigger : uint32_t { edge = EPOLLET, level = 0 };
+    /* Adds `fd` with `events` (| EPOLLET if edge); nullptr with errno set if epoll
      * refused it. */
-    EpollWatch* add(int fd, uint32_t events, EpollWatch::Owner& owner);
+    EpollWatch* add(int fd, uint32_t events, EpollWatch::Owner& owner, Trigger trigger = Trigger::edge);
     /* Changes the events; an event already true is reported at once. */
     int modify(EpollWatch& watch, uint32_t events);
     /* Takes `fd` out of the set, before it is closed; its queued events
@@ -144,7 +149,8 @@ public:
     EpollRegistration& operator=(const EpollRegistration&) = delete;
 
     /* Adds `fd`; false, with errno set, if epoll refused it. */
-    bool add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner);
+    bool add(boost::asio::io_context& io, int fd, uint32_t events, EpollWatch::Owner& owner,
+             EpollWatches::Trigger trigger = EpollWatches::Trigger::edge);
     explicit operator bool() const { return watch_ != nullptr; }
     int modify(uint32_t events) { return watches_->modify(*watch_, events); }
     void reset();
