@@ -27,8 +27,8 @@ namespace kdbus::daemon {
  * short read of the data does not show the EOF behind it.
  *
  * So a watch is added to the epoll set of the io_context's reactor once,
- * edge-triggered with the events its owner asks for (EPOLLRDHUP included),
- * and removed once. The reactor's epoll_wait hands every event of it to
+ * edge-triggered with the events its owner asks for (EPOLLRDHUP included;
+ * or level-triggered, as listening sockets are), and removed once. The reactor's epoll_wait hands every event of it to
  * the scheduler as an operation — the way it hands its own descriptor
  * states — and the operation calls `Owner::on_epoll_events(events)` on the
  * loop, in turn with every other handler. No re-arming: the owner keeps
