@@ -58,17 +58,11 @@ PeerCredentials peer_credentials(int fd) {
     len = sizeof(groups);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
         c.groups.assign(groups, groups + len / sizeof(gid_t));
-    // Without an LSM that labels sockets every peer has no label: the
-    // kernel says so once (ENOPROTOOPT), and LSMs are chosen at boot.
-    static bool labels = true;
-    if (!labels) return c;
     char label[256];
     len = sizeof(label);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len) == 0 && len > 0) {
         c.security_label.assign(label, len);
         while (!c.security_label.empty() && c.security_label.back() == '\0') c.security_label.pop_back();
-    } else if (errno == ENOPROTOOPT) {
-        labels = false;
     }
     return c;
 }
