@@ -59,17 +59,11 @@ PeerCredentials peer_credentials(int fd) {
     len = sizeof(groups);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
         c.groups.assign(groups, groups + len / sizeof(gid_t));
-    // Without an LSM that labels sockets every peer has no label: the
-    // kernel says so once (ENOPROTOOPT), and LSMs are chosen at boot.
-    static bool labels = true;
-    if (!labels) return c;
     char label[256];
     len = sizeof(label);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len) == 0 && len > 0) {
         c.security_label.assign(label, len);
         while (!c.security_label.empty() && c.security_label.back() == '\0') c.security_label.pop_back();
-    } else if (errno == ENOPROTOOPT) {
-        labels = false;
     }
     return c;
 }
@@ -98,7 +92,9 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
       auth_deadlines_(io),
       accept_backoff_(io),
       read_buffer_(read_buffer_size),
+      watches_(boost::asio::use_service<EpollWatches>(io)),
       reply_timer_(io) {
+    watches_.add_batch_end(batch_flush_);
     owns_fn_ = [this](std::string_view name, std::string_view unique) { return owns(name, unique); };
     // Names are charged to their owner's user however they change hands.
     // A connection that is leaving is no longer found here: it gives back
@@ -114,7 +110,7 @@ Bus::Bus(boost::asio::io_context& io, BusSettings settings)
     configure_activation();
 }
 
-Bus::~Bus() = default;
+Bus::~Bus() { watches_.remove_batch_end(batch_flush_); }
 
 void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
     // Services started on demand are told the default endpoint only.
@@ -123,13 +119,16 @@ void Bus::add_listener(UniqueFd listen_fd, std::shared_ptr<Endpoint> endpoint) {
         address_ += a + ",guid=" + guid_;
         activation_.set_address(address_);
     }
-    // accept_ready() accepts until EAGAIN: an inherited socket (socket
-    // activation) may come blocking.
+    // An accept that finds nobody must not block: an inherited socket
+    // (socket activation) may come blocking.
     if (int flags = ::fcntl(listen_fd.get(), F_GETFL); flags >= 0 && !(flags & O_NONBLOCK))
         ::fcntl(listen_fd.get(), F_SETFL, flags | O_NONBLOCK);
     auto listener = std::make_shared<Listener>(*this, std::move(listen_fd), std::move(endpoint));
+    // Level-triggered, so each report takes one connection and the next
+    // epoll_wait reports the rest: no accept per connection that finds the
+    // queue empty, and a burst is taken in turn with everyone's input.
     // Connections already waiting (socket activation) are reported at once.
-    if (!listener->watch.add(io_, listener->fd.get(), EPOLLIN, *listener)) {
+    if (!listener->watch.add(io_, listener->fd.get(), EPOLLIN, *listener, EpollWatches::Trigger::level)) {
         spdlog::error("cannot watch a listening socket: {}", std::strerror(errno));
         return;
     }
@@ -158,55 +157,52 @@ size_t Bus::endpoint_connections(const Endpoint& endpoint) const {
 }
 
 void Bus::accept_ready(Listener& listener) {
-    for (int i = 0; i < 64; ++i) {
-        if (!listener.fd) return;  // closed meanwhile (its endpoint was removed)
-        int fd = ::accept4(listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the next connection raises an edge
-            // This connection only: the next may be fine.
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
-            // Out of fds or memory: wait a little instead of spinning on a
-            // listener that stays readable. Nothing here may need a new fd
-            // or object that could fail now.
-            const int err = errno;
-            paused_listeners_.push_back(listener.shared_from_this());
-            if (paused_listeners_.size() == 1) {
-                spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(err));
-                accept_backoff_.expires_after(std::chrono::milliseconds(100));
-                accept_backoff_.async_wait([this](const boost::system::error_code& e) {
-                    if (e) return;
-                    auto paused = std::move(paused_listeners_);
-                    paused_listeners_.clear();
-                    for (auto& l : paused) accept_ready(*l);
-                });
-            }
+    if (!listener.fd) return;  // closed meanwhile (its endpoint was removed)
+    int fd = ::accept4(listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        // Nobody after all, or this connection only failed: the listener
+        // is reported again while anyone waits.
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED ||
+            errno == EPROTO || errno == EPERM)
             return;
+        // Out of fds or memory: stop the reports for a little instead of
+        // spinning on a listener that stays readable. Nothing here may
+        // need a new fd or object that could fail now.
+        const int err = errno;
+        listener.watch.modify(0);
+        paused_listeners_.push_back(listener.shared_from_this());
+        if (paused_listeners_.size() == 1) {
+            spdlog::warn("accept: {}; pausing for 100 ms", std::strerror(err));
+            accept_backoff_.expires_after(std::chrono::milliseconds(100));
+            accept_backoff_.async_wait([this](const boost::system::error_code& e) {
+                if (e) return;
+                auto paused = std::move(paused_listeners_);
+                paused_listeners_.clear();
+                for (auto& l : paused)
+                    if (l->watch) l->watch.modify(EPOLLIN);  // reported at once if anyone waits
+            });
         }
-        UniqueFd conn_fd(fd);
-        auto creds = peer_credentials(fd);
-        if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
-            spdlog::warn("refusing connection from uid {}: too many incomplete connections", creds.uid);
-            continue;
-        }
-        ++stats_.connections_accepted;
-        auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds), next_serial_number_++);
-        if (listener.endpoint) {
-            // The policy's user and group entries match the euid
-            // and every gid the peer had when it connected.
-            auto binding = std::make_shared<EndpointBinding>();
-            binding->endpoint = listener.endpoint;
-            binding->peer = c->policy_peer();
-            c->endpoint = std::move(binding);
-        }
-        unregistered_.emplace(c.get(), c);
-        if (credential_stamps_) c->enable_credential_stamps();
-        c->start();
+        return;
     }
-    // 64 taken (a burst): the others are served first, then the rest,
-    // which no new edge would report.
-    boost::asio::post(io_, [weak = listener.weak_from_this()] {
-        if (auto l = weak.lock()) l->bus.accept_ready(*l);
-    });
+    UniqueFd conn_fd(fd);
+    auto creds = peer_credentials(fd);
+    if (unregistered_.size() >= settings_.limits.max_incomplete_connections) {
+        spdlog::warn("refusing connection from uid {}: too many incomplete connections", creds.uid);
+        return;
+    }
+    ++stats_.connections_accepted;
+    auto c = std::make_shared<Connection>(*this, io_, std::move(conn_fd), std::move(creds), next_serial_number_++);
+    if (listener.endpoint) {
+        // The policy's user and group entries match the euid
+        // and every gid the peer had when it connected.
+        auto binding = std::make_shared<EndpointBinding>();
+        binding->endpoint = listener.endpoint;
+        binding->peer = c->policy_peer();
+        c->endpoint = std::move(binding);
+    }
+    unregistered_.emplace(c.get(), c);
+    if (credential_stamps_) c->enable_credential_stamps();
+    c->start();
 }
 
 void Bus::shutdown() {
@@ -526,11 +522,11 @@ void Bus::schedule_flush(Connection& c) {
     if (c.flush_scheduled) return;
     c.flush_scheduled = true;
     dirty_.push_back(c.shared_from_this());
-    // Inside a read handler the flush happens when it ends (DispatchScope).
-    // Elsewhere (timers, spawned services) post one: posting from a
-    // handler costs Asio an epoll_ctl and an extra epoll_wait to wake
-    // itself, two of the six syscalls a routed message used to take.
-    if (dispatch_depth_ > 0 || flush_posted_) return;
+    // Inside a read handler the flush happens when it ends (DispatchScope)
+    // or when its batch of epoll events does (BatchFlush). Elsewhere
+    // (timers, spawned services) post one: posting from a handler costs
+    // Asio an extra epoll_wait, a syscall in every routed message.
+    if (dispatch_depth_ > 0 || watches_.in_batch() || flush_posted_) return;
     flush_posted_ = true;
     boost::asio::post(io_, [this] { flush_all(); });
 }
@@ -538,7 +534,11 @@ void Bus::schedule_flush(Connection& c) {
 Bus::DispatchScope::DispatchScope(Bus& bus) : bus_(bus) { ++bus_.dispatch_depth_; }
 
 Bus::DispatchScope::~DispatchScope() {
-    if (--bus_.dispatch_depth_ == 0 && !bus_.dirty_.empty()) bus_.flush_all();
+    if (--bus_.dispatch_depth_ == 0 && !bus_.dirty_.empty() && !bus_.watches_.in_batch()) bus_.flush_all();
+}
+
+void Bus::BatchFlush::on_batch_end() {
+    if (!bus.dirty_.empty()) bus.flush_all();
 }
 
 void Bus::flush_all() {

@@ -69,7 +69,9 @@ public:
     void on_authenticated(Connection& c);
     void schedule_flush(Connection& c);
     /* Held by a connection while it dispatches what it read: queues filled
-     * meanwhile are written once, when the outermost scope ends. */
+     * meanwhile are written once, when the outermost scope ends, or, in an
+     * epoll event's handler, when the last event of its batch has been
+     * handled (EpollWatches::BatchEnd). */
     class DispatchScope {
     public:
         explicit DispatchScope(Bus& bus);
@@ -165,8 +167,8 @@ public:
 private:
     void configure_activation();
     /* A listening socket, in the loop's epoll set from add_listener() to
-     * close(), edge-triggered: accept_ready() takes every connection
-     * waiting, since no new edge reports those left behind. */
+     * close(), level-triggered: accept_ready() takes one connection a
+     * report, and epoll reports the listener again while more wait. */
     struct Listener final : EpollWatch::Owner, std::enable_shared_from_this<Listener> {
         Listener(Bus& bus, UniqueFd fd, std::shared_ptr<Endpoint> endpoint)
             : bus(bus), fd(std::move(fd)), endpoint(std::move(endpoint)) {}
@@ -251,6 +253,14 @@ private:
 
     std::vector<uint8_t> read_buffer_;
     std::vector<ConnectionPtr> dirty_;
+    /* Writes dirty_ at the end of each batch of epoll events. */
+    struct BatchFlush final : EpollWatches::BatchEnd {
+        explicit BatchFlush(Bus& b) : bus(b) {}
+        void on_batch_end() override;
+        Bus& bus;
+    };
+    EpollWatches& watches_;
+    BatchFlush batch_flush_{*this};
     bool flush_posted_ = false;
     int dispatch_depth_ = 0;
     std::vector<MatchOwner> scratch_owners_;

@@ -107,25 +107,12 @@ void Writer::put_raw(std::span<const uint8_t> bytes) {
 
 /* ---- Reader ---- */
 
-bool Reader::need(size_t n) {
-    if (failed_ || data_.size() - pos_ < n) return fail();
-    return true;
-}
-
-bool Reader::align(size_t alignment) {
-    size_t pad = (0 - (base_ + pos_)) & (alignment - 1);
-    if (pad == 0) return !failed_;
+bool Reader::align_slow(size_t pad) {
     if (!need(pad)) return false;
     // Specification: alignment padding must be zero.
     for (size_t i = 0; i < pad; ++i)
         if (data_[pos_ + i] != 0) return fail();
     pos_ += pad;
-    return true;
-}
-
-bool Reader::read_byte(uint8_t& v) {
-    if (!need(1)) return false;
-    v = data_[pos_++];
     return true;
 }
 

@@ -88,7 +88,11 @@ public:
     Reader(std::span<const uint8_t> data, Endian endian, size_t base = 0)
         : data_(data), endian_(endian), pos_(0), base_(base) {}
 
-    bool read_byte(uint8_t& v);
+    bool read_byte(uint8_t& v) {
+        if (!need(1)) return false;
+        v = data_[pos_++];
+        return true;
+    }
     bool read_bool(bool& v);
     bool read_i16(int16_t& v);
     bool read_u16(uint16_t& v);
@@ -128,7 +132,10 @@ public:
      * values that must end exactly at the end of the data. */
     bool skip_all(std::string_view signature);
 
-    bool align(size_t alignment);
+    bool align(size_t alignment) {
+        size_t pad = (0 - (base_ + pos_)) & (alignment - 1);
+        return pad == 0 ? !failed_ : align_slow(pad);
+    }
     size_t offset() const { return pos_; }
     bool at_end() const { return pos_ == data_.size(); }
     bool failed() const { return failed_; }
@@ -136,7 +143,10 @@ public:
 
 private:
     bool fail() { failed_ = true; return false; }
-    bool need(size_t n);
+    // Inline, with align() and read_byte(): they run for every value read,
+    // and the call cost more than the check.
+    bool need(size_t n) { return (!failed_ && data_.size() - pos_ >= n) || fail(); }
+    bool align_slow(size_t pad);
     bool read_raw_string(size_t length, std::string_view& v);
     bool skip_one(std::string_view& sig, unsigned depth);
 

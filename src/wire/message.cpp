@@ -35,10 +35,11 @@ constexpr size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
 /*
  * Writes a message header in either byte order into zeroed bytes (which
  * provide every padding byte); alignment is relative to where the header
- * starts. Two passes over the same field list: the first only measures, so
- * the buffer grows once, and the second stores through a plain pointer.
- * Shared by forwarding and MessageBuilder (through the forward header
- * functions) so the two cannot disagree about the layout.
+ * starts. size() measures it with arithmetic alone, so the buffer grows
+ * once, and write_to() stores through a plain pointer in one pass;
+ * write_to() asserts that the two agree. Shared by forwarding and
+ * MessageBuilder (through the forward header functions) so the two cannot
+ * disagree about the layout.
  */
 class HeaderEmitter {
 public:
@@ -47,22 +48,32 @@ public:
         : h_(h), sender_(sender), body_length_(body_length), extra_(extra_fields),
           swap_((h.endian == Endian::little) != (std::endian::native == std::endian::little)) {}
 
-    size_t size() {
-        p_ = nullptr;
-        pos_ = 0;
-        emit();
-        return pos_;
+    /* The field layout of write_to(): every field is a (yv) struct that
+     * starts 8-aligned, with the type code, a one-byte signature and its
+     * NUL in its first 4 bytes, so a string's length needs no padding. */
+    size_t size() const {
+        size_t n = fixed_header_size;
+        auto field = [&n](size_t length) { n = align8(n) + length; };
+        auto string_field = [&field](std::string_view v) {
+            if (!v.empty()) field(4 + 4 + v.size() + 1);
+        };
+        string_field(h_.path);
+        string_field(h_.interface);
+        string_field(h_.member);
+        string_field(h_.error_name);
+        if (h_.reply_serial) field(4 + 4);
+        string_field(h_.destination);
+        string_field(sender_);
+        if (!h_.signature.empty()) field(4 + 1 + h_.signature.size() + 1);
+        if (h_.unix_fds) field(4 + 4);
+        if (!extra_.empty()) field(extra_.size());
+        return align8(n);  // the body starts 8-aligned
     }
 
-    /* `out` holds size() zeroed bytes. */
-    void write_to(uint8_t* out) {
+    /* `out` holds `length` == size() zeroed bytes. */
+    void write_to(uint8_t* out, [[maybe_unused]] size_t length) {
         p_ = out;
         pos_ = 0;
-        emit();
-    }
-
-private:
-    void emit() {
         put4({static_cast<uint8_t>(h_.endian), static_cast<uint8_t>(h_.type), h_.flags,
               protocol_version});
         u32(body_length_);
@@ -77,22 +88,22 @@ private:
         string_field(HeaderField::sender, 's', sender_);
         if (!h_.signature.empty()) {
             field_start(HeaderField::signature, 'g');
-            put1(static_cast<uint8_t>(h_.signature.size()));
+            p_[pos_++] = static_cast<uint8_t>(h_.signature.size());
             bytes(h_.signature);
         }
         u32_field(HeaderField::unix_fds, h_.unix_fds);
         if (!extra_.empty()) {
-            align(8);
-            if (p_) std::memcpy(p_ + pos_, extra_.data(), extra_.size());
+            pos_ = align8(pos_);
+            std::memcpy(p_ + pos_, extra_.data(), extra_.size());
             pos_ += extra_.size();
         }
         size_t fields_end = pos_;
         pos_ = header_fields_offset;
         u32(static_cast<uint32_t>(fields_end - fixed_header_size));
-        pos_ = fields_end;
-        align(8);  // the body starts 8-aligned
+        assert(align8(fields_end) == length);
     }
 
+private:
     void string_field(HeaderField code, char type, std::string_view v) {
         if (v.empty()) return;
         field_start(code, type);
@@ -105,27 +116,21 @@ private:
         u32(v);
     }
     void field_start(HeaderField code, char type) {
-        align(8);  // each field is a (yv) struct
+        pos_ = align8(pos_);  // each field is a (yv) struct
         put4({static_cast<uint8_t>(code), 1, static_cast<uint8_t>(type), 0});
     }
 
-    void align(size_t a) { pos_ = (pos_ + a - 1) & ~(a - 1); }
-    void put1(uint8_t v) {
-        if (p_) p_[pos_] = v;
-        pos_ += 1;
-    }
     void put4(std::array<uint8_t, 4> v) {
-        if (p_) std::memcpy(p_ + pos_, v.data(), 4);
+        std::memcpy(p_ + pos_, v.data(), 4);
         pos_ += 4;
     }
-    void u32(uint32_t v) {
-        align(4);
+    void u32(uint32_t v) {  // always at a 4-aligned position here
         if (swap_) v = __builtin_bswap32(v);
-        if (p_) std::memcpy(p_ + pos_, &v, 4);
+        std::memcpy(p_ + pos_, &v, 4);
         pos_ += 4;
     }
     void bytes(std::string_view v) {  // and the NUL, already zero
-        if (p_) std::memcpy(p_ + pos_, v.data(), v.size());
+        std::memcpy(p_ + pos_, v.data(), v.size());
         pos_ += v.size() + 1;
     }
 
@@ -311,7 +316,7 @@ size_t forward_header_size(const Header& h, std::string_view sender, std::span<c
 void write_forward_header(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields,
                           std::span<uint8_t> out) {
     assert(out.size() == forward_header_size(h, sender, extra_fields));
-    HeaderEmitter(h, sender, h.body_length, extra_fields).write_to(out.data());
+    HeaderEmitter(h, sender, h.body_length, extra_fields).write_to(out.data(), out.size());
 }
 
 /* ---- MessageBuilder ---- */

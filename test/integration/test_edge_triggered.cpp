@@ -60,8 +60,9 @@ TEST_P(HangupTest, AHangUpThatArrivesWithTheLastMessageIsSeen) {
   }
 }
 
-// AcceptBurstTest: more connections wait on the listener than one turn
-// accepts (64); those left must be accepted without a new connection's edge.
+// AcceptBurstTest: many connections wait on the listener, which is
+// level-triggered and takes one a report; every one must be accepted
+// without a new connection arriving.
 TEST(AcceptBurstTest, EveryConnectionOfABurstIsAccepted) {
   std::string config = kOpenBusConfig;  // all of the burst are incomplete at once
   config.insert(config.find("</busconfig>"), "  <limit name=\"max_incomplete_connections\">1000</limit>\n");

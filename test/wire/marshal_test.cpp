@@ -325,7 +325,7 @@ TEST(Reader, SkipValueLeavesTheRest) {
     auto rd = le(bytes);
     EXPECT_TRUE(rd.skip_value("s"));
     EXPECT_EQ(rd.offset(), 8u);
-    uint8_t y;
+    uint8_t y = 0;
     EXPECT_TRUE(rd.read_byte(y));
     EXPECT_EQ(y, 9);
     EXPECT_FALSE(rd.skip_value("ss"));  // not a single complete type
