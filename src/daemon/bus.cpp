@@ -625,10 +625,20 @@ MessagePtr Bus::driver_message(const wire::MessageBuilder& b, uint32_t serial) {
     MessagePtr m(new BusMessage);
     b.finish_into(serial, m->raw);
     m->sender = "org.freedesktop.DBus";
-    // The bus built it: its header is located, not validated again.
+    // The bus built it: its header is located, not validated again. The
+    // body is: its strings may come from outside (a path, a config or
+    // service file, an errno text), and one that is not UTF-8 would make
+    // the receiver's library drop the connection.
     if (!wire::read_built_header(m->raw, m->header)) {
         spdlog::error("driver built a malformed message");
         return nullptr;
+    }
+    if (!m->header.signature.empty()) {
+        wire::Reader body(std::span<const uint8_t>(m->raw).subspan(m->header.body_offset), m->header.endian);
+        if (!body.skip_all(m->header.signature)) {
+            spdlog::error("driver built a message whose body does not match its signature {}", m->header.signature);
+            return nullptr;
+        }
     }
 #ifndef NDEBUG
     // Debug builds (and so the sanitizer runs of the tests) still hold
