@@ -101,20 +101,32 @@ struct BatchCounter : kdbus::daemon::EpollWatches::BatchEnd {
     }
 };
 
+/* Two sockets readable before the loop runs, so that one epoll_wait
+ * queues an event of each: one batch of two. */
+class BatchEnd : public ::testing::Test {
+protected:
+    void SetUp() override {
+        watches.add_batch_end(hook);
+        ASSERT_TRUE(ra.add(io, a.fd(), EPOLLIN, oa));
+        ASSERT_TRUE(rb.add(io, b.fd(), EPOLLIN, ob));
+    }
+    void TearDown() override { watches.remove_batch_end(hook); }
+
+    // Declared so that the registrations go first, then the sockets, then
+    // the io_context.
+    boost::asio::io_context io{1};
+    kdbus::daemon::EpollWatches& watches = boost::asio::use_service<kdbus::daemon::EpollWatches>(io);
+    BatchCounter hook;
+    Readable a, b;
+    Owner oa, ob;
+    EpollRegistration ra, rb;
+};
+
 }  // namespace
 
 // The events of one epoll_wait are handled in a row, and the hook comes
 // once, after the last: what the handlers queued is written once per batch.
-TEST(EpollWatches, BatchEndComesOnceAfterTheLastEventOfABatch) {
-    boost::asio::io_context io(1);
-    auto& watches = boost::asio::use_service<kdbus::daemon::EpollWatches>(io);
-    BatchCounter hook;
-    watches.add_batch_end(hook);
-    Readable a, b;
-    Owner oa, ob;
-    EpollRegistration ra, rb;
-    ASSERT_TRUE(ra.add(io, a.fd(), EPOLLIN, oa));
-    ASSERT_TRUE(rb.add(io, b.fd(), EPOLLIN, ob));
+TEST_F(BatchEnd, ComesOnceAfterTheLastEventOfABatch) {
     bool in_batch_seen = true;
     oa.on_event = ob.on_event = [&] { in_batch_seen = in_batch_seen && watches.in_batch() && hook.ends == 0; };
     int events_at_end = -1;
@@ -124,26 +136,15 @@ TEST(EpollWatches, BatchEndComesOnceAfterTheLastEventOfABatch) {
     EXPECT_EQ(hook.ends, 1);
     EXPECT_EQ(events_at_end, 2);
     EXPECT_FALSE(watches.in_batch());
-    watches.remove_batch_end(hook);
 }
 
 // The batch's last event may belong to a watch removed meanwhile: its
 // dropped event still ends the batch.
-TEST(EpollWatches, ADroppedEventStillEndsItsBatch) {
-    boost::asio::io_context io(1);
-    auto& watches = boost::asio::use_service<kdbus::daemon::EpollWatches>(io);
-    BatchCounter hook;
-    watches.add_batch_end(hook);
-    Readable a, b;
-    Owner oa, ob;
-    EpollRegistration ra, rb;
-    ASSERT_TRUE(ra.add(io, a.fd(), EPOLLIN, oa));
-    ASSERT_TRUE(rb.add(io, b.fd(), EPOLLIN, ob));
+TEST_F(BatchEnd, ADroppedEventStillEndsItsBatch) {
     oa.on_event = [&] { rb.reset(); };
     ob.on_event = [&] { ra.reset(); };
     run_ready(io);
     EXPECT_EQ(oa.events + ob.events, 1);
     EXPECT_EQ(hook.ends, 1);
     EXPECT_FALSE(watches.in_batch());
-    watches.remove_batch_end(hook);
 }
