@@ -107,6 +107,8 @@ public:
                                            bool requested_reply);
     /* An error from the bus in reply to `call` (not for no-reply calls). */
     void send_error(Connection& to, const wire::Header& call, std::string_view name, std::string_view text);
+    /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
+    QuotaRefusal enqueue_to(Connection& to, const MessagePtr& m, QuotaSender charge_to);
     const std::string& guid() const { return guid_; }
     std::vector<uint8_t>& read_buffer() { return read_buffer_; }
     NameRegistry& names() { return names_; }
@@ -188,8 +190,6 @@ private:
      * name nobody owns gets (auto-start is never tried for it). */
     void route_to_hidden(Connection& from, const MessagePtr& m);
     void deliver(Connection& to, const MessagePtr& m);
-    /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
-    QuotaRefusal enqueue_to(Connection& to, const MessagePtr& m, QuotaSender charge_to);
     /* `capture`: show it to monitors (not for held messages, shown once). */
     void route_unicast(Connection& from, const MessagePtr& m, Connection* dest, bool capture = true);
     /* A message to a name nobody owns: auto-start, or an error. */

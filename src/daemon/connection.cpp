@@ -628,7 +628,9 @@ void Connection::report_lost_messages() {
     b.body("u").put_u32(static_cast<uint32_t>(std::min<size_t>(lost_messages_, UINT32_MAX)));
     MessagePtr m = bus_.driver_message(b, bus_.next_driver_serial());
     if (!m) return;
-    if (enqueue(m, QuotaSender::kernel()) != QuotaRefusal::none) return;
+    // Through the bus: a receiver of metadata gets its TIMESTAMP on this
+    // one too, as on every message of the bus.
+    if (bus_.enqueue_to(*this, m, QuotaSender::kernel()) != QuotaRefusal::none) return;
     lost_messages_ = 0;
     bus_.capture(m);
 }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "bus_fixture.hpp"
+#include "kdbus/attach_flags.hpp"
 #include "domain_users.hpp"
 #include "hostile_client.hpp"
 #include "metadata_forked_task.hpp"
@@ -309,6 +310,33 @@ TEST_F(QuotaTest, BroadcastsOverQuotaAreDroppedForTheReceiverAloneAndCountedWith
   SdBusPeer observer(bus_->address());
   EXPECT_EQ(bus_stat(observer, "QuotaDrops"), count + count2);
   EXPECT_EQ(bus_stat(observer, "QuotaRefusals"), 0u);
+}
+
+// The bus's own messages carry TIMESTAMP to a receiver that asked for it
+// (kdbus: kernel messages carry only TIMESTAMP), MessagesLost too, though
+// it is queued when room comes back rather than routed.
+TEST_F(QuotaTest, MessagesLostCarriesTheTimestampItsReceiverAskedFor) {
+  start();
+  RawBusConnection slow(socket_path());  // reads only at the end
+  slow.authenticate_and_hello();
+  slow.update_attach_flags(0, kdbus::attach::timestamp);
+  slow.add_match(kFloodRule);
+  RawBusConnection sender(socket_path());
+  sender.authenticate_and_hello();
+  for (size_t i = 0; i < 12; ++i) sender.send_bytes(bulky_signal(kBody, sender.next_serial()));
+  EXPECT_FALSE(sender.call_driver("org.freedesktop.DBus", "GetId").is_error());  // all routed by now
+
+  std::optional<RawMessage> lost;
+  while (!lost) {
+    auto m = slow.receive(5000ms);
+    if (!m) break;
+    if (m->member == "MessagesLost") lost = std::move(m);
+  }
+  ASSERT_TRUE(lost.has_value()) << "no MessagesLost";
+  auto md = lost->metadata();
+  ASSERT_TRUE(md.has_value()) << "MessagesLost without field 128 to a receiver of TIMESTAMP";
+  EXPECT_TRUE(md->timestamp.has_value());
+  EXPECT_FALSE(md->creds.has_value()) << "the bus's message carries TIMESTAMP only";
 }
 
 TEST_F(QuotaTest, ASenderMayQueueSixteenFdsForOneReceiver) {
