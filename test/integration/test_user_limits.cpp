@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "bus_fixture.hpp"
@@ -248,6 +249,42 @@ TEST_F(UserLimitsTest, ALimitCanBeSetForOneUid) {
     return out.str();
   });
   EXPECT_THAT(line, ::testing::MatchesRegex("ok \\| " + std::string(kLimitsExceeded) + ".* \\| ok \\| ok"));
+}
+
+// A reload gives a uid already on the bus its new limits at once (every
+// account is refreshed, Bus::set_settings): a raised limit admits more, a
+// lowered one refuses the next request; what is held stays held.
+TEST_F(UserLimitsTest, AReloadGivesAConnectedUidItsNewLimits) {
+  start(R"(  <limit name="max_names_per_user">2</limit>
+)");
+  auto a = connect();
+  EXPECT_EQ(request_name(*a, "org.example.A1"), "ok");
+  EXPECT_EQ(request_name(*a, "org.example.A2"), "ok");
+  EXPECT_THAT(request_name(*a, "org.example.A3"), ::testing::StartsWith(kLimitsExceeded));
+
+  auto reload_with = [&](int names) {
+    const auto path = bus_->dir() / "bus.conf";
+    std::stringstream text;
+    text << std::ifstream(path).rdbuf();
+    std::string conf = text.str();
+    const std::string key = R"(<limit name="max_names_per_user">)";
+    size_t at = conf.find(key) + key.size();
+    conf.replace(at, conf.find('<', at) - at, std::to_string(names));
+    std::ofstream(path) << conf;
+    return outcome(a->call_driver("org.freedesktop.DBus", "ReloadConfig"));
+  };
+  ASSERT_EQ(reload_with(4), "ok");
+  EXPECT_EQ(request_name(*a, "org.example.A3"), "ok");
+  EXPECT_EQ(request_name(*a, "org.example.A4"), "ok");
+  std::string refused = request_name(*a, "org.example.A5");
+  EXPECT_THAT(refused, ::testing::StartsWith(kLimitsExceeded));
+  EXPECT_THAT(refused, ::testing::HasSubstr("max_names_per_user=4"));
+
+  ASSERT_EQ(reload_with(1), "ok");
+  refused = request_name(*a, "org.example.A5");
+  EXPECT_THAT(refused, ::testing::HasSubstr("max_names_per_user=1"));
+  EXPECT_EQ(release_name(*a, "org.example.A4"), "ok") << "names held over the new limit stay held";
+  EXPECT_EQ(release_name(*a, "org.example.A1"), "ok");
 }
 
 }  // namespace
