@@ -143,8 +143,10 @@ std::optional<Activation::Failure> Activation::enqueue(std::string_view name, co
     Pending& pending = it->second;
     if (settings_.start_timeout_ms > 0) {
         pending.timer->expires_after(std::chrono::milliseconds(settings_.start_timeout_ms));
-        pending.timer->async_wait([this, name = pending.name, id = pending.id](const boost::system::error_code& ec) {
-            if (ec) return;
+        // `alive`: a handler queued as the bus goes away still runs.
+        pending.timer->async_wait([this, alive = std::weak_ptr<const int>(lifetime_), name = pending.name,
+                                   id = pending.id](const boost::system::error_code& ec) {
+            if (ec || alive.expired()) return;
             auto p = pending_.find(name);
             if (p == pending_.end() || p->second.id != id) return;
             if (p->second.process) p->second.process->kill();

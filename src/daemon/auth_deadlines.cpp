@@ -32,8 +32,11 @@ void AuthDeadlines::arm() {
     // Replacing the expiry aborts an earlier wait; its handler sees the
     // error and leaves armed_ to this one.
     timer_.expires_at(when);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec) return;
+    // A handler already queued when its owner goes (a bus is removed in
+    // the same turn of the loop as the timer fires) still runs: it must
+    // not touch what is gone.
+    timer_.async_wait([this, alive = std::weak_ptr<const int>(lifetime_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
         armed_ = false;
         on_timer();
     });

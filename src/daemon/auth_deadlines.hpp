@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -48,6 +49,8 @@ private:
     boost::asio::steady_timer timer_;
     bool armed_ = false;
     Clock::time_point armed_for_;
+    /* Expires with this object; the timer's handler checks it. */
+    std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);
 };
 
 }  // namespace kdbus::daemon
