@@ -15,9 +15,9 @@
 #include <sstream>
 
 #include "bus_fixture.hpp"
-#include "kdbus/attach_flags.hpp"
 #include "domain_users.hpp"
 #include "hostile_client.hpp"
+#include "kdbus/attach_flags.hpp"
 #include "metadata_forked_task.hpp"
 #include "metadata_raw_connection.hpp"
 #include "sd_bus_peer.hpp"
