@@ -633,12 +633,9 @@ MessagePtr Bus::driver_message(const wire::MessageBuilder& b, uint32_t serial) {
         spdlog::error("driver built a malformed message");
         return nullptr;
     }
-    if (!m->header.signature.empty()) {
-        wire::Reader body(std::span<const uint8_t>(m->raw).subspan(m->header.body_offset), m->header.endian);
-        if (!body.skip_all(m->header.signature)) {
-            spdlog::error("driver built a message whose body does not match its signature {}", m->header.signature);
-            return nullptr;
-        }
+    if (!wire::body_matches_signature(m->raw, m->header)) {
+        spdlog::error("driver built a message whose body does not match its signature {}", m->header.signature);
+        return nullptr;
     }
 #ifndef NDEBUG
     // Debug builds (and so the sanitizer runs of the tests) still hold

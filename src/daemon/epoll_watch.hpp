@@ -28,10 +28,11 @@ namespace kdbus::daemon {
  *
  * So a watch is added to the epoll set of the io_context's reactor once,
  * edge-triggered with the events its owner asks for (EPOLLRDHUP included;
- * or level-triggered, as listening sockets are), and removed once. The reactor's epoll_wait hands every event of it to
- * the scheduler as an operation — the way it hands its own descriptor
- * states — and the operation calls `Owner::on_epoll_events(events)` on the
- * loop, in turn with every other handler. No re-arming: the owner keeps
+ * or level-triggered, as listening sockets are), and removed once. The
+ * reactor's epoll_wait hands every event of it to the scheduler as an
+ * operation — the way it hands its own descriptor states — and the
+ * operation calls `Owner::on_epoll_events(events)` on the loop, in turn
+ * with every other handler. No re-arming: the owner keeps
  * track of what it has not read yet (Connection: readable_, hangup_).
  * A registered watch counts as work for the io_context, as a pending
  * async_wait does, so run() and poll() do not stop while it waits.

@@ -299,14 +299,16 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
 
     if (const char* why = check_required_fields(out)) return why;
 
-    if (out.signature.empty()) {
-        if (out.body_length != 0) return "body without SIGNATURE";
-        return nullptr;
-    }
-    // The body starts 8-aligned, so it is its own alignment base.
-    Reader body(bytes.subspan(out.body_offset), out.endian, 0);
-    if (!body.skip_all(out.signature)) return "body does not match SIGNATURE";
+    if (out.signature.empty() && out.body_length != 0) return "body without SIGNATURE";
+    if (!body_matches_signature(bytes, out)) return "body does not match SIGNATURE";
     return nullptr;
+}
+
+bool body_matches_signature(std::span<const uint8_t> bytes, const Header& h) {
+    if (h.signature.empty()) return bytes.size() == h.body_offset;
+    // The body starts 8-aligned, so it is its own alignment base.
+    Reader body(bytes.subspan(h.body_offset), h.endian, 0);
+    return body.skip_all(h.signature);
 }
 
 size_t forward_header_size(const Header& h, std::string_view sender, std::span<const uint8_t> extra_fields) {

@@ -97,6 +97,10 @@ struct Header {
  * and ignored here; forwarding drops them.
  */
 const char* parse_message(std::span<const uint8_t> bytes, Header& out);
+/* Whether the body of `bytes` (from h.body_offset) holds exactly values of
+ * h.signature, none when it is empty; strings UTF-8, paths valid, padding
+ * zero. parse_message() checks it; the bus checks it for what it builds. */
+bool body_matches_signature(std::span<const uint8_t> bytes, const Header& h);
 
 /*
  * The header as the bus forwards it: the fixed part and only the header
@@ -212,13 +216,15 @@ void MessageBuilder::finish_into(uint32_t serial, Bytes& out) const {
 
 /*
  * The Header of a message kdbusd built itself (MessageBuilder::finish), as
- * parse_message() fills it, but without validating it again: the bus's own
- * names, paths and bodies are valid by construction, and validating them
+ * parse_message() fills it, but without validating the header fields: the
+ * bus's own names and paths are valid by construction, and validating them
  * cost about 2,000 instructions a message, two messages per connect. Only
  * the framing is checked (every field lies within the header, the lengths
  * add up to the size of `bytes`), so a bug cannot make it read out of
  * bounds; it returns false when that does not hold, or when it finds a
- * field MessageBuilder does not write. Never for bytes from a peer.
+ * field MessageBuilder does not write. The body is not looked at: its
+ * strings may come from outside, so the bus checks it with
+ * body_matches_signature(). Never for bytes from a peer.
  */
 bool read_built_header(std::span<const uint8_t> bytes, Header& out);
 
