@@ -44,6 +44,30 @@ bool list_allows_user(bool allowed, const std::vector<const Rule*>& rules, uid_t
 
 }  // namespace
 
+namespace {
+
+/* Whether decide() over `rules` allows every message: scanning as it does,
+ * newest first, only <allow> rules come before one that matches every
+ * message, to any peer, in every reply state, eavesdropping or not (see
+ * matches_send() and matches_receive()). Whatever the message, the first
+ * rule it matches then allows it. */
+bool allows_everything(const std::vector<const Rule*>& rules)
+{
+    for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+        const Rule& r = **it;
+        if (!r.allow)
+            return false;
+        bool every = r.type == MessageType::invalid && !r.path && !r.interface && !r.member && !r.error_name &&
+                     !r.name && r.broadcast == Tristate::any && r.min_fds == 0 && r.max_fds == Rule::kMaxFds &&
+                     r.eavesdrop;  // covers eavesdropping and unrequested replies
+        if (every)
+            return true;
+    }
+    return false;  // a message no rule matches is denied
+}
+
+}  // namespace
+
 bool Policy::allows_user(uid_t uid, std::span<const gid_t> groups, uid_t bus_uid) const
 {
     bool allowed = uid == bus_uid;
@@ -70,6 +94,8 @@ ConnectionPolicy::ConnectionPolicy(std::shared_ptr<const Policy> policy, const P
         add(peer.at_console ? policy_->console_true_ : policy_->console_false_);
     }
     add(policy_->mandatory_);
+    allows_every_send_ = allows_everything(send_);
+    allows_every_receive_ = allows_everything(receive_);
 }
 
 void ConnectionPolicy::add(const std::vector<const Rule*>& rules)

@@ -119,6 +119,13 @@ public:
     Decision check_receive(const MessageFacts& m, const NameOwnership* sender,
                            bool requested_reply, bool eavesdropping) const;
 
+    /* Whether check_send() / check_receive() allow every message, to any
+     * peer, eavesdropping included: no rule that could deny is newer than
+     * an <allow> that matches everything. The bus then skips the checks,
+     * which would cost each message a scan of the rules. */
+    bool allows_every_send() const { return allows_every_send_; }
+    bool allows_every_receive() const { return allows_every_receive_; }
+
     const std::shared_ptr<const Policy>& policy() const { return policy_; }
 
 private:
@@ -128,6 +135,8 @@ private:
     std::vector<const Rule*> send_;
     std::vector<const Rule*> receive_;
     std::vector<const Rule*> own_;
+    bool allows_every_send_ = false;
+    bool allows_every_receive_ = false;
 };
 
 }  // namespace kdbus::policy
