@@ -50,9 +50,16 @@ public:
         /* The answer comes later (StartServiceByName waits for the name). */
         bool deferred = false;
 
+        /* The builder keeps a view of the signature: of `signature`, not
+         * of the caller's (which may be a temporary), so a Reply stays
+         * where it was made. */
+        Reply() = default;
+        Reply(const Reply&) = delete;
+        Reply& operator=(const Reply&) = delete;
+
         wire::Writer& body(std::string_view sig) {
             signature = sig;
-            return builder.body(sig);
+            return builder.body(signature);
         }
         void fail(std::string_view name, std::string text) {
             error_name = name;
