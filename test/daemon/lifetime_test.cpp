@@ -5,14 +5,21 @@
 // make that order happen; under ASan (as CI runs them) a handler that
 // touches its owner is a heap-use-after-free.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include "daemon/activation.hpp"
 #include "daemon/auth_deadlines.hpp"
+#include "daemon/bus.hpp"
+#include "daemon/connection.hpp"
 
 namespace kdbus::daemon {
 namespace {
@@ -32,6 +39,47 @@ TEST(AuthDeadlines, AHandlerQueuedAsItsOwnerGoesLeavesItAlone) {
     });
     io.run();
     EXPECT_TRUE(destroyed);
+}
+
+// An activation's start timeout: the bus gives a service 1 ms to take its
+// name, and is destroyed in the turn of the loop in which that fires.
+TEST(Activation, AStartTimeoutQueuedAsItsBusGoesLeavesItAlone) {
+    char dir_template[] = "/tmp/kdbusd-lifetime-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::filesystem::path dir = dir_template;
+    // Exits by itself soon after the test, so that io.run() ends: the
+    // process object waits for its child.
+    std::ofstream(dir / "org.example.Slow.service")
+        << "[D-BUS Service]\nName=org.example.Slow\nExec=/bin/sleep 0.2\n";
+
+    boost::asio::io_context io;
+    BusSettings settings;
+    settings.type = "session";
+    settings.servicedirs = {policy::ServiceDir{dir.string()}};
+    settings.limits.service_start_timeout = 1;
+    auto bus = std::make_unique<Bus>(io, std::move(settings));
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    UniqueFd peer(sv[1]);
+    auto caller = std::make_shared<Connection>(*bus, io, UniqueFd(sv[0]), PeerCredentials{}, 1);
+    wire::Header call;
+    call.serial = 1;
+    ASSERT_FALSE(bus->activation().start_by_name(*caller, call, "org.example.Slow"));
+
+    // The timeout is due before the loop first runs, so its first reactor
+    // pass completes the timer, and queues the handler behind this one.
+    const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+    while (std::chrono::steady_clock::now() < due) {
+    }
+    bool destroyed = false;
+    boost::asio::post(io, [&] {
+        caller.reset();
+        bus.reset();
+        destroyed = true;
+    });
+    io.run();
+    EXPECT_TRUE(destroyed);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
