@@ -42,10 +42,6 @@ bool list_allows_user(bool allowed, const std::vector<const Rule*>& rules, uid_t
     return allowed;
 }
 
-}  // namespace
-
-namespace {
-
 /* Whether decide() over `rules` allows every message: scanning as it does,
  * newest first, only <allow> rules come before one that matches every
  * message, to any peer, in every reply state, eavesdropping or not (see
