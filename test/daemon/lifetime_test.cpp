@@ -47,8 +47,8 @@ TEST(Activation, AStartTimeoutQueuedAsItsBusGoesLeavesItAlone) {
     char dir_template[] = "/tmp/kdbusd-lifetime-XXXXXX";
     ASSERT_NE(::mkdtemp(dir_template), nullptr);
     const std::filesystem::path dir = dir_template;
-    // Exits by itself soon after the test, so that io.run() ends: the
-    // process object waits for its child.
+    // The service never takes its name, and exits by itself 0.2 s later so
+    // that io.run() ends (the process object lives until it is reaped).
     std::ofstream(dir / "org.example.Slow.service")
         << "[D-BUS Service]\nName=org.example.Slow\nExec=/bin/sleep 0.2\n";
 
@@ -66,8 +66,9 @@ TEST(Activation, AStartTimeoutQueuedAsItsBusGoesLeavesItAlone) {
     call.serial = 1;
     ASSERT_FALSE(bus->activation().start_by_name(*caller, call, "org.example.Slow"));
 
-    // The timeout is due before the loop first runs, so its first reactor
-    // pass completes the timer, and queues the handler behind this one.
+    // The timeout falls due before the loop first runs (a spin: nothing
+    // may run meanwhile), so the loop's first reactor pass completes the
+    // timer and queues its handler behind this one.
     const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
     while (std::chrono::steady_clock::now() < due) {
     }

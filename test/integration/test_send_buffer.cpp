@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
