@@ -621,7 +621,10 @@ void Bus::send_error(Connection& to, const wire::Header& call, std::string_view 
         return;
     wire::MessageBuilder b(wire::MessageType::error);
     b.error_name(name).reply_serial(call.serial).destination(to.unique_name).sender("org.freedesktop.DBus");
-    b.body("s").put_string(text);
+    // The text may quote bytes from outside (a process name, a file): not
+    // valid as they are, the error would be dropped and its caller would
+    // wait for a reply until it timed out.
+    b.body("s").put_string(wire::valid_string(text));
     send_from_driver(b, next_driver_serial());
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace kdbus::wire {
 
@@ -217,10 +218,40 @@ bool is_valid_bus_name(std::string_view name) {
     return is_valid_well_known_name(name);
 }
 
+namespace {
+
+/* The length of the well-formed UTF-8 sequence at `p` (Unicode 15, Table
+ * 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+size_t utf8_sequence(const uint8_t* p, const uint8_t* end) {
+    uint8_t c = *p;
+    if (c < 0x80) return 1;
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xbf;  // bounds of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (static_cast<size_t>(end - p) < n) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; ++i)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+}  // namespace
+
 bool is_valid_utf8(std::string_view s) {
-    // Unicode 15, Table 3-7 "Well-Formed UTF-8 Byte Sequences": no overlong
-    // forms, no surrogates, nothing above U+10FFFF. Noncharacters are valid
-    // (Corrigendum #9), as libdbus accepts them since 1.8.
+    // Noncharacters are valid (Corrigendum #9), as libdbus accepts them
+    // since 1.8.
     const auto* p = reinterpret_cast<const uint8_t*>(s.data());
     const auto* end = p + s.size();
     while (p < end) {
@@ -232,33 +263,30 @@ bool is_valid_utf8(std::string_view s) {
             p += 8;
         }
         if (p >= end) break;
-        uint8_t c = *p;
-        if (c < 0x80) {
-            ++p;
-            continue;
-        }
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xbf;  // bounds of the second byte
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else {
-            return false;
-        }
-        if (static_cast<size_t>(end - p) < n) return false;
-        if (p[1] < lo || p[1] > hi) return false;
-        for (size_t i = 2; i < n; ++i)
-            if ((p[i] & 0xc0) != 0x80) return false;
+        size_t n = utf8_sequence(p, end);
+        if (n == 0) return false;
         p += n;
     }
     return true;
+}
+
+std::string valid_string(std::string_view bytes) {
+    static constexpr std::string_view replacement = "\xef\xbf\xbd";  // U+FFFD
+    std::string out;
+    out.reserve(bytes.size());
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    const auto* end = p + bytes.size();
+    while (p < end) {
+        size_t n = *p == 0 ? 0 : utf8_sequence(p, end);
+        if (n == 0) {
+            out += replacement;
+            ++p;
+        } else {
+            out.append(reinterpret_cast<const char*>(p), n);
+            p += n;
+        }
+    }
+    return out;
 }
 
 }  // namespace kdbus::wire

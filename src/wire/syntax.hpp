@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace kdbus::wire {
@@ -29,5 +30,9 @@ bool is_valid_bus_name(std::string_view name);
 bool is_valid_unique_name(std::string_view name);
 bool is_valid_well_known_name(std::string_view name);
 bool is_valid_utf8(std::string_view s);
+/* `bytes` as a valid D-Bus string, for texts from outside (a process
+ * name, a file, an errno text): every NUL, and every byte that does not
+ * belong to a well-formed UTF-8 sequence, becomes U+FFFD. */
+std::string valid_string(std::string_view bytes);
 
 }  // namespace kdbus::wire

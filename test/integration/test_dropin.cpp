@@ -6,6 +6,7 @@
 // except the second half of OverMaxIncomingBytesTheBusStopsReadingTheSender:
 // dbus-daemon 1.14 did not resume reading the sender within 20 s after the
 // queued message left (docs/compat.md).
+#include <sys/prctl.h>
 #include <systemd/sd-login.h>
 #include <unistd.h>
 
@@ -162,6 +163,19 @@ TEST_F(Forbidding, ARefusedBroadcastIsReportedToMonitorsOnly) {
   for (const auto& m : sender_->inbox()) EXPECT_TRUE(m.error_name.empty()) << m.describe();
   for (const auto& m : recipient_->inbox())
     EXPECT_FALSE(m.is_signal("com.example.CannotBroadcast", "Broadcast")) << m.describe();
+}
+
+// AccessDenied names the sender's process by its comm, which a process
+// sets to any bytes (PR_SET_NAME): the error must still be valid D-Bus,
+// valid UTF-8 included, and reach the sender.
+TEST_F(Forbidding, AccessDeniedReachesASenderWhoseProcessNameIsNotUtf8) {
+  char saved[16] = {};
+  ASSERT_EQ(::prctl(PR_GET_NAME, saved), 0);
+  ASSERT_EQ(::prctl(PR_SET_NAME, "itest-\xff\xfe"), 0);  // this thread is the process's main one
+  auto r = sender_->call(recipient_->unique_name().c_str(), "/foo", "com.example.CannotSend", "Call");
+  ::prctl(PR_SET_NAME, saved);
+  EXPECT_EQ(r.error_name, "org.freedesktop.DBus.Error.AccessDenied") << r.describe() << bus_->log();
+  EXPECT_THAT(r.error_message, HasSubstr("comm=\"itest-")) << r.error_message;
 }
 
 TEST(ConsolePolicy, AtConsoleRulesFollowLogindSeats) {

@@ -130,3 +130,16 @@ TEST(Utf8, ValidAndInvalid) {
                           "\xf5\x80\x80\x80", "\xff", "abcdefgh\xe2\x82", "\xe2\x28\xa1"})
         EXPECT_FALSE(is_valid_utf8(s)) << s;
 }
+
+TEST(Utf8, ValidStringRepairsWhatIsNot) {
+    const std::string fffd = "\xef\xbf\xbd";
+    for (const char* s : {"", "hello", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", "\xef\xbf\xbf"})
+        EXPECT_EQ(valid_string(s), s) << "valid text stays as it is";
+    EXPECT_EQ(valid_string("itest-\xff\xfe"), "itest-" + fffd + fffd);
+    EXPECT_EQ(valid_string(std::string_view("a\0b", 3)), "a" + fffd + "b") << "no NUL in a D-Bus string";
+    EXPECT_EQ(valid_string("abcdefgh\xe2\x82"), "abcdefgh" + fffd + fffd) << "a truncated sequence";
+    EXPECT_EQ(valid_string("\xed\xa0\x80!"), fffd + fffd + fffd + "!") << "a surrogate";
+    EXPECT_EQ(valid_string("\xe2\x28\xa1\xc3\xa9"), fffd + "(" + fffd + "\xc3\xa9");
+    for (const char* s : {"\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff"})
+        EXPECT_TRUE(is_valid_utf8(valid_string(s))) << s;
+}
