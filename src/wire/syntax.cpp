@@ -263,6 +263,10 @@ bool is_valid_utf8(std::string_view s) {
             p += 8;
         }
         if (p >= end) break;
+        if (*p < 0x80) {
+            ++p;
+            continue;
+        }
         size_t n = utf8_sequence(p, end);
         if (n == 0) return false;
         p += n;
