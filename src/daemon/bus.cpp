@@ -698,7 +698,7 @@ void Bus::capture_error(std::string_view destination, const wire::Header& in_rep
     if (monitors_.empty()) return;
     wire::MessageBuilder b(wire::MessageType::error);
     b.error_name(name).reply_serial(in_reply_to.serial).destination(destination).sender("org.freedesktop.DBus");
-    b.body("s").put_string(text);
+    b.body("s").put_string(wire::valid_string(text));  // as send_error()
     if (MessagePtr e = driver_message(b, next_driver_serial())) to_monitors(e);
 }
 

@@ -178,6 +178,24 @@ TEST_F(Forbidding, AccessDeniedReachesASenderWhoseProcessNameIsNotUtf8) {
   EXPECT_THAT(r.error_message, HasSubstr("comm=\"itest-")) << r.error_message;
 }
 
+// The same for the copy of a refused broadcast's error that only
+// monitors see.
+TEST_F(Forbidding, MonitorsSeeTheRefusalOfABroadcastFromAProcessWhoseNameIsNotUtf8) {
+  ASSERT_TRUE(recipient_->add_match("type='signal',interface='com.example.CannotBroadcast'").ok());
+  monitor_->pump(milliseconds(100));
+  monitor_->inbox().clear();  // the AddMatch call and its reply
+  char saved[16] = {};
+  ASSERT_EQ(::prctl(PR_GET_NAME, saved), 0);
+  ASSERT_EQ(::prctl(PR_SET_NAME, "itest-\xff\xfe"), 0);
+  uint64_t cookie = sender_->emit(nullptr, "/foo", "com.example.CannotBroadcast", "Broadcast");
+  ASSERT_TRUE(sender_->call_driver("GetId").ok());  // the bus has handled the broadcast
+  ::prctl(PR_SET_NAME, saved);
+  auto seen = monitor_->take_until([](const Received& m) { return !m.error_name.empty(); });
+  ASSERT_FALSE(seen.empty()) << bus_->log();
+  EXPECT_EQ(seen.back().error_name, "org.freedesktop.DBus.Error.AccessDenied") << bus_->log();
+  EXPECT_EQ(seen.back().reply_cookie, cookie);
+}
+
 TEST(ConsolePolicy, AtConsoleRulesFollowLogindSeats) {
   // Whether this uid has a seat decides which context applies; the test
   // asks logind the same question the bus does.
