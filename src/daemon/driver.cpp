@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
@@ -118,7 +120,9 @@ std::string read_machine_id() {
     for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
         std::ifstream f(path);
         std::string id;
-        if (f >> id && id.size() == 32) return id;
+        // 32 hex digits (dbus-daemon: "contains invalid hex data" otherwise).
+        auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+        if (f >> id && id.size() == 32 && std::all_of(id.begin(), id.end(), hex)) return id;
     }
     return {};
 }

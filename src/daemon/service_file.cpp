@@ -44,6 +44,9 @@ std::optional<ServiceFile> parse_service_file(std::string_view text, const std::
         if (error) *error = path + ":" + std::to_string(line_no) + ": " + std::move(why);
         return std::nullopt;
     };
+    // dbus-daemon (bus/desktop-file.c) too: what the file says ends up in
+    // messages (SystemdService=) and error texts, which must be UTF-8.
+    if (!wire::is_valid_utf8(text)) return fail("invalid UTF-8");
     while (!text.empty()) {
         ++line_no;
         size_t nl = text.find('\n');

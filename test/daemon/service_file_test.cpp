@@ -36,6 +36,8 @@ TEST(ServiceFile, RejectsWhatDbusDaemonRejects) {
     EXPECT_FALSE(parse_service_file("[D-BUS Service]\nName=:1.5\nExec=x\n", "f", &err));
     EXPECT_FALSE(parse_service_file("[D-BUS Service]\nName=nodots\nExec=x\n", "f", &err));
     EXPECT_FALSE(parse_service_file("[Other]\nName=a.b\nExec=x\n", "f", &err));
+    EXPECT_FALSE(parse_service_file("[D-BUS Service]\nName=a.b\nExec=x\nSystemdService=\xff.service\n", "f", &err));
+    EXPECT_NE(err.find("invalid UTF-8"), std::string::npos) << err;
 }
 
 TEST(ServiceFile, SplitsExecLinesLikeDbusShell) {
