@@ -47,13 +47,17 @@ std::string substitute(std::string text, const std::string& key, const std::stri
 
 }  // namespace
 
-BusDaemon::BusDaemon(const std::string& config_template) : dir_(make_temp_dir()) {
+BusDaemon::BusDaemon(const std::string& config_template) : BusDaemon(config_template, {}) {}
+
+BusDaemon::BusDaemon(const std::string& config_template, std::vector<std::string> wrapper)
+    : dir_(make_temp_dir()) {
   auto config = dir_ / "bus.conf";
   std::ofstream(config) << substitute(config_template, "@BUS_DIR@", dir_.string());
-  process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{daemon_binary(), "--config-file=" + config.string(), "--nofork",
-                               "--print-address=1"},
-      Environment{}, (dir_ / "daemon.stderr").string());
+  std::vector<std::string> argv = std::move(wrapper);
+  for (std::string arg : {daemon_binary(), "--config-file=" + config.string(), std::string("--nofork"),
+                          std::string("--print-address=1")})
+    argv.push_back(std::move(arg));
+  process_ = std::make_unique<ChildProcess>(argv, Environment{}, (dir_ / "daemon.stderr").string());
   // The daemon prints its address once it listens: that line is the
   // readiness signal.
   auto line = process_->read_line(milliseconds(10000));

@@ -26,6 +26,9 @@ class BusDaemon {
   // Starts the daemon and reads its address from --print-address; throws if
   // it does not print one in time.
   explicit BusDaemon(const std::string& config_template = kOpenBusConfig);
+  // The daemon's command line is appended to `wrapper`, a command that
+  // execs it in the end (to run it in another mount namespace, say).
+  BusDaemon(const std::string& config_template, std::vector<std::string> wrapper);
   ~BusDaemon();
   BusDaemon(const BusDaemon&) = delete;
   BusDaemon& operator=(const BusDaemon&) = delete;

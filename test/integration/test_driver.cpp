@@ -1,11 +1,13 @@
-#include <fstream>
 // The bus driver (org.freedesktop.DBus) over real sockets: credentials,
 // identity, name queries, Peer, Introspectable, Properties, and argument
 // checking.
 #include <expat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
-#include <unistd.h>
 
 #include "bus_fixture.hpp"
 #include "sd_bus_peer.hpp"
@@ -145,6 +147,31 @@ TEST_F(Driver, GetIdIsStablePerBus) {
   BusDaemon second_bus;
   SdBusPeer elsewhere(second_bus.address());
   EXPECT_NE(elsewhere.call_driver("GetId").str(), id);
+}
+
+// GetMachineId reads /etc/machine-id (else /var/lib/dbus/machine-id). One
+// that is not 32 hex digits is no machine id, as dbus-daemon says too: the
+// caller gets Failed, not a reply of bytes that are not UTF-8, which the
+// bus would drop and leave the caller waiting. The daemon runs in a mount
+// namespace of its own, with both files replaced.
+TEST(MachineId, OneThatIsNotHexIsAnError) {
+  if (!std::filesystem::exists("/etc/machine-id")) GTEST_SKIP() << "no /etc/machine-id to replace";
+  char dir_template[] = "/tmp/kdbusd-machine-id-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::filesystem::path bogus = std::filesystem::path(dir_template) / "machine-id";
+  std::ofstream(bogus) << std::string(32, '\xff') << "\n";
+  const char* script =
+      "for f in /etc/machine-id /var/lib/dbus/machine-id; do"
+      "  [ -e \"$f\" ] && { mount --bind \"$0\" \"$f\" || exit 1; };"
+      " done; exec \"$@\"";
+  {
+    BusDaemon bus(kOpenBusConfig, {"unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                                   bogus.string()});
+    SdBusPeer peer(bus.address());
+    auto r = peer.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Peer", "GetMachineId");
+    EXPECT_EQ(r.error_name, "org.freedesktop.DBus.Error.Failed") << r.describe() << bus.log();
+  }
+  std::filesystem::remove_all(dir_template);
 }
 
 TEST_F(Driver, NameHasOwner) {
