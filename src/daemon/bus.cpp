@@ -619,13 +619,16 @@ void Bus::send_error(Connection& to, const wire::Header& call, std::string_view 
                      std::string_view text) {
     if (call.type == wire::MessageType::method_call && (call.flags & wire::flag::no_reply_expected))
         return;
-    wire::MessageBuilder b(wire::MessageType::error);
-    b.error_name(name).reply_serial(call.serial).destination(to.unique_name).sender("org.freedesktop.DBus");
-    // The text may quote bytes from outside (a process name, a file): not
-    // valid as they are, the error would be dropped and its caller would
-    // wait for a reply until it timed out.
-    b.body("s").put_string(wire::valid_string(text));
+    wire::MessageBuilder b = error_message(name, call.serial, text);
+    b.destination(to.unique_name);
     send_from_driver(b, next_driver_serial());
+}
+
+wire::MessageBuilder Bus::error_message(std::string_view name, uint32_t reply_serial, std::string_view text) {
+    wire::MessageBuilder b(wire::MessageType::error);
+    b.error_name(name).reply_serial(reply_serial).sender("org.freedesktop.DBus");
+    b.body("s").put_string(wire::valid_string(text));
+    return b;
 }
 
 MessagePtr Bus::driver_message(const wire::MessageBuilder& b, uint32_t serial) {
@@ -696,9 +699,8 @@ void Bus::capture_error(std::string_view destination, const wire::Header& in_rep
     // refusal nobody receives, so that monitors see why a message went
     // nowhere.
     if (monitors_.empty()) return;
-    wire::MessageBuilder b(wire::MessageType::error);
-    b.error_name(name).reply_serial(in_reply_to.serial).destination(destination).sender("org.freedesktop.DBus");
-    b.body("s").put_string(wire::valid_string(text));  // as send_error()
+    wire::MessageBuilder b = error_message(name, in_reply_to.serial, text);
+    b.destination(destination);
     if (MessagePtr e = driver_message(b, next_driver_serial())) to_monitors(e);
 }
 

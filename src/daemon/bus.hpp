@@ -107,6 +107,12 @@ public:
                                            bool requested_reply);
     /* An error from the bus in reply to `call` (not for no-reply calls). */
     void send_error(Connection& to, const wire::Header& call, std::string_view name, std::string_view text);
+    /* An error from the bus, without DESTINATION yet (it keeps a view of
+     * `name`). Its text may quote bytes from outside (a process name, a
+     * file): they are made a valid string (wire::valid_string), or the
+     * bus's check of what it builds would drop the error and its caller
+     * would wait until its call timed out. */
+    static wire::MessageBuilder error_message(std::string_view name, uint32_t reply_serial, std::string_view text);
     /* Queues `m` for `to`, with `to`'s metadata when it asked for some. */
     QuotaRefusal enqueue_to(Connection& to, const MessagePtr& m, QuotaSender charge_to);
     const std::string& guid() const { return guid_; }

@@ -261,9 +261,7 @@ void Driver::send_reply(Connection& from, const wire::Header& h, Reply& r) {
         return;
     }
     if (!r.error_name.empty()) {
-        wire::MessageBuilder b(wire::MessageType::error);
-        b.error_name(r.error_name).reply_serial(h.serial).sender(driver_name);
-        b.body("s").put_string(wire::valid_string(r.error_text));  // as Bus::send_error()
+        wire::MessageBuilder b = Bus::error_message(r.error_name, h.serial, r.error_text);
         if (from.unique_name.empty()) {
             // A failed Hello: the connection has no name to address, so
             // the error goes straight to it, without DESTINATION (as

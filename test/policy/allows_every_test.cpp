@@ -20,6 +20,12 @@ ConnectionPolicy policy_of(const std::string& body, const Peer& peer = kBob)
     return ConnectionPolicy(load(body).policy, peer);
 }
 
+/* A default policy of one <allow eavesdrop="true" ...> with `attributes`. */
+ConnectionPolicy one_allow(const std::string& attributes)
+{
+    return policy_of("<policy context=\"default\"><allow eavesdrop=\"true\" " + attributes + "/></policy>");
+}
+
 /* Messages of every kind, in every reply state, with and without fds. */
 std::vector<MessageFacts> assorted_messages()
 {
@@ -121,24 +127,18 @@ TEST(AllowsEvery, ARuleOnAnyFieldIsNoCatchAll)
           "send_destination=\"org.example.Service\"", "send_destination_prefix=\"org.example\"",
           "send_broadcast=\"true\"", "send_destination=\"*\" max_fds=\"0\"",
           "send_destination=\"*\" min_fds=\"1\""}) {
-        const ConnectionPolicy p =
-            policy_of(std::string("<policy context=\"default\"><allow eavesdrop=\"true\" ") + rule + "/></policy>");
-        EXPECT_FALSE(p.allows_every_send()) << rule;
+        EXPECT_FALSE(one_allow(rule).allows_every_send()) << rule;
     }
     for (const char* rule :
          {"receive_type=\"signal\"", "receive_path=\"/\"", "receive_interface=\"org.example.A\"",
           "receive_path=\"/\" receive_member=\"Get\"", "receive_error=\"org.example.E\"",
           "receive_sender=\"org.example.Service\"", "receive_sender=\"*\" max_fds=\"0\"",
           "receive_sender=\"*\" min_fds=\"1\""}) {
-        const ConnectionPolicy p =
-            policy_of(std::string("<policy context=\"default\"><allow eavesdrop=\"true\" ") + rule + "/></policy>");
-        EXPECT_FALSE(p.allows_every_receive()) << rule;
+        EXPECT_FALSE(one_allow(rule).allows_every_receive()) << rule;
     }
     /* The same rule without a restriction is one. */
-    EXPECT_TRUE(policy_of("<policy context=\"default\"><allow eavesdrop=\"true\" send_destination=\"*\"/></policy>")
-                    .allows_every_send());
-    EXPECT_TRUE(policy_of("<policy context=\"default\"><allow eavesdrop=\"true\" receive_sender=\"*\"/></policy>")
-                    .allows_every_receive());
+    EXPECT_TRUE(one_allow("send_destination=\"*\"").allows_every_send());
+    EXPECT_TRUE(one_allow("receive_sender=\"*\"").allows_every_receive());
 }
 
 TEST(AllowsEvery, IsDecidedPerConnection)
