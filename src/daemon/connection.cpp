@@ -457,7 +457,11 @@ bool Connection::take_message(MessageBytes bytes) {
     m->stamp_pid = stamp_pid_;
     m->stamp_uid = stamp_uid_;
     m->stamp_gid = stamp_gid_;
-    if (const char* err = wire::parse_message(m->raw, m->header)) {
+    // Not for Hello: a connection that sends nothing else (an idle one)
+    // holds no cache.
+    if (!header_cache_ && state_ == State::active) header_cache_ = std::make_unique<wire::HeaderCache>();
+    const char* err = header_cache_ ? header_cache_->parse(m->raw, m->header) : wire::parse_message(m->raw, m->header);
+    if (err) {
         spdlog::info("{}: invalid message: {}", unique_name.empty() ? std::to_string(serial_number) : unique_name, err);
         close("invalid message");
         return false;

@@ -23,6 +23,7 @@
 #include "metadata/pidfd.hpp"
 #include "policy/endpoint_policy.hpp"
 #include "policy/policy.hpp"
+#include "wire/header_cache.hpp"
 #include "wire/sasl.hpp"
 
 namespace kdbus::daemon {
@@ -241,6 +242,9 @@ private:
      * connection that used its budget yields to the event loop with
      * complete messages left in partial_ (`yielded_`), and is resumed by
      * a posted handler rather than by the socket's readiness. */
+    /* The header fields this connection sent last, validated
+     * (wire/header_cache.hpp); made at its first message after Hello. */
+    std::unique_ptr<wire::HeaderCache> header_cache_;
     size_t read_messages_ = 0;
     size_t read_bytes_ = 0;
     bool yielded_ = false;

@@ -252,7 +252,7 @@ size_t message_length(std::span<const uint8_t, fixed_header_size> head, size_t m
     return static_cast<size_t>(total);
 }
 
-const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
+const char* parse_fixed_header(std::span<const uint8_t> bytes, Header& out) {
     out = Header{};
     if (bytes.size() < fixed_header_size) return "message shorter than its fixed header";
     const char* error = "invalid fixed header";
@@ -268,6 +268,24 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
     if (out.serial == 0) return "serial is 0";
     uint32_t fields_length = load_u32(bytes.data() + header_fields_offset, out.endian);
     out.body_offset = fixed_header_size + align8(fields_length);
+    return nullptr;
+}
+
+const char* check_body(std::span<const uint8_t> bytes, const Header& h) {
+    if (h.signature.empty() && h.body_length != 0) return "body without SIGNATURE";
+    if (!body_matches_signature(bytes, h)) return "body does not match SIGNATURE";
+    return nullptr;
+}
+
+const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
+    HeaderLayout layout;
+    return parse_message(bytes, out, layout);
+}
+
+const char* parse_message(std::span<const uint8_t> bytes, Header& out, HeaderLayout& layout) {
+    layout = HeaderLayout{};
+    if (const char* why = parse_fixed_header(bytes, out)) return why;
+    uint32_t fields_length = load_u32(bytes.data() + header_fields_offset, out.endian);
 
     // The header fields: a(yv), alignment counted from the message start.
     Reader r(bytes.subspan(header_fields_offset, 4 + fields_length), out.endian,
@@ -286,22 +304,22 @@ const char* parse_message(std::span<const uint8_t> bytes, Header& out) {
             // Unknown fields (kdbusd's own 128 included) are ignored but
             // must be well-formed variants; the value sits in a(yv).
             if (!r.skip_value(type, 3)) return "malformed unknown header field";
+            layout.unknown_fields = true;
             continue;
         }
         if (seen & (1u << code)) return "header field appears twice";
         seen |= 1u << code;
         if (type.size() != 1 || type[0] != expected) return "header field has the wrong type";
         if (const char* why = read_field(r, code, out)) return why;
+        if (code == static_cast<uint8_t>(HeaderField::reply_serial))
+            layout.reply_serial_at = static_cast<uint32_t>(header_fields_offset + r.offset() - 4);
     }
     // Specification: the header is padded to 8 with zero bytes.
     for (size_t i = fixed_header_size + fields_length; i < out.body_offset; ++i)
         if (bytes[i] != 0) return "header padding is not zero";
 
     if (const char* why = check_required_fields(out)) return why;
-
-    if (out.signature.empty() && out.body_length != 0) return "body without SIGNATURE";
-    if (!body_matches_signature(bytes, out)) return "body does not match SIGNATURE";
-    return nullptr;
+    return check_body(bytes, out);
 }
 
 bool body_matches_signature(std::span<const uint8_t> bytes, const Header& h) {

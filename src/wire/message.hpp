@@ -97,6 +97,23 @@ struct Header {
  * and ignored here; forwarding drops them.
  */
 const char* parse_message(std::span<const uint8_t> bytes, Header& out);
+
+/* What parse_message() saw that a Header does not say, for HeaderCache:
+ * where REPLY_SERIAL's value is (offset in the message, 0: absent), and
+ * whether fields this specification does not define were skipped. */
+struct HeaderLayout {
+    uint32_t reply_serial_at = 0;
+    bool unknown_fields = false;
+};
+const char* parse_message(std::span<const uint8_t> bytes, Header& out, HeaderLayout& layout);
+
+/* The first and last steps of parse_message(), which HeaderCache runs
+ * alone for a message whose header fields it has validated before:
+ * parse_fixed_header() frames the message and fills the fixed part of
+ * `out` (everything but the fields, body_offset included); check_body()
+ * checks that the body agrees with SIGNATURE and BODY_LENGTH. */
+const char* parse_fixed_header(std::span<const uint8_t> bytes, Header& out);
+const char* check_body(std::span<const uint8_t> bytes, const Header& h);
 /* Whether the body of `bytes` (from h.body_offset) holds exactly values of
  * h.signature, none when it is empty; strings UTF-8, paths valid, padding
  * zero. parse_message() checks it; the bus checks it for what it builds. */

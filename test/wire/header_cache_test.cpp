@@ -1,0 +1,179 @@
+/* HeaderCache: parse_message() with each header's field validation done
+ * once per writer. Its answer must be parse_message()'s for every message,
+ * whatever came before it. */
+#include "wire/header_cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "raw_message.hpp"
+
+using namespace kdbus::wire;
+using kdbus::wire::test::assemble;
+using kdbus::wire::test::Raw;
+
+namespace {
+
+constexpr uint8_t PATH = 1, INTERFACE = 2, MEMBER = 3, ERROR_NAME = 4, REPLY_SERIAL = 5,
+                  DESTINATION = 6, SENDER = 7, SIGNATURE = 8, UNIX_FDS = 9;
+constexpr uint8_t CALL = 1, RETURN = 2, ERROR = 3, SIGNAL = 4;
+
+std::vector<uint8_t> string_body(Endian e, std::string_view s) {
+    Raw r(e);
+    r.str(s);
+    return r.b;
+}
+
+/* A proxy's call: every string field, a signature and a body. */
+std::vector<uint8_t> call(Endian e, uint32_t serial, std::string_view arg = "ping", uint8_t type = CALL) {
+    return assemble(e, type, serial, [](Raw& r) {
+        r.field_str(PATH, 'o', "/org/example/Echo");
+        r.field_str(INTERFACE, 's', "org.example.Echo");
+        r.field_str(MEMBER, 's', "Echo");
+        r.field_str(DESTINATION, 's', "org.example.Service");
+        r.field_str(SENDER, 's', ":1.7");
+        r.field_sig(SIGNATURE, "s");
+    }, string_body(e, arg));
+}
+
+/* A service's reply to call `reply_serial`. */
+std::vector<uint8_t> reply(Endian e, uint32_t serial, uint32_t reply_serial, uint8_t type = RETURN) {
+    return assemble(e, type, serial, [&](Raw& r) {
+        if (type == ERROR) r.field_str(ERROR_NAME, 's', "org.example.Error.Failed");
+        r.field_u32(REPLY_SERIAL, reply_serial);
+        r.field_str(DESTINATION, 's', ":1.12");
+        r.field_sig(SIGNATURE, "s");
+        r.field_u32(UNIX_FDS, 0);
+    }, string_body(e, "pong"));
+}
+
+void expect_same(const Header& a, const Header& b) {
+    EXPECT_EQ(a.endian, b.endian);
+    EXPECT_EQ(a.type, b.type);
+    EXPECT_EQ(a.flags, b.flags);
+    EXPECT_EQ(a.body_length, b.body_length);
+    EXPECT_EQ(a.serial, b.serial);
+    EXPECT_EQ(a.path, b.path);
+    EXPECT_EQ(a.interface, b.interface);
+    EXPECT_EQ(a.member, b.member);
+    EXPECT_EQ(a.error_name, b.error_name);
+    EXPECT_EQ(a.destination, b.destination);
+    EXPECT_EQ(a.sender, b.sender);
+    EXPECT_EQ(a.signature, b.signature);
+    EXPECT_EQ(a.reply_serial, b.reply_serial);
+    EXPECT_EQ(a.unix_fds, b.unix_fds);
+    EXPECT_EQ(a.body_offset, b.body_offset);
+}
+
+/* Whether every non-empty view of `h` points into `bytes`. */
+bool views_into(const Header& h, const std::vector<uint8_t>& bytes) {
+    auto* begin = reinterpret_cast<const char*>(bytes.data());
+    for (std::string_view v : {h.path, h.interface, h.member, h.error_name, h.destination, h.sender, h.signature})
+        if (!v.empty() && (v.data() < begin || v.data() + v.size() > begin + bytes.size())) return false;
+    return true;
+}
+
+/* What the cache answers for `next` after it has seen `first`, against
+ * parse_message() on `next` alone. */
+void expect_cache_agrees(const std::vector<uint8_t>& first, const std::vector<uint8_t>& next) {
+    HeaderCache cache;
+    Header h;
+    ASSERT_EQ(cache.parse(first, h), nullptr);
+    Header cached, direct;
+    const char* cached_error = cache.parse(next, cached);
+    const char* direct_error = parse_message(next, direct);
+    ASSERT_EQ(cached_error == nullptr, direct_error == nullptr) << (cached_error ? cached_error : direct_error);
+    if (direct_error) {
+        EXPECT_STREQ(cached_error, direct_error);
+        return;
+    }
+    expect_same(cached, direct);
+    EXPECT_TRUE(views_into(cached, next));
+}
+
+}  // namespace
+
+TEST(HeaderCache, ARepeatedCallParsesAsParseMessageDoes) {
+    for (Endian e : {Endian::little, Endian::big}) {
+        HeaderCache cache;
+        for (uint32_t serial = 1; serial < 5; ++serial) {
+            auto bytes = call(e, serial, std::string(serial, 'x'));
+            Header cached, direct;
+            ASSERT_EQ(cache.parse(bytes, cached), nullptr);
+            ASSERT_EQ(parse_message(bytes, direct), nullptr);
+            expect_same(cached, direct);
+            EXPECT_TRUE(views_into(cached, bytes));
+        }
+    }
+}
+
+TEST(HeaderCache, RepliesDifferingOnlyInReplySerialParseAsParseMessageDoes) {
+    for (uint8_t type : {RETURN, ERROR}) {
+        HeaderCache cache;
+        for (uint32_t serial = 1; serial < 5; ++serial) {
+            auto bytes = reply(Endian::little, serial, 1000 + serial, type);
+            Header cached;
+            ASSERT_EQ(cache.parse(bytes, cached), nullptr);
+            EXPECT_EQ(cached.reply_serial, 1000 + serial);
+            EXPECT_EQ(cached.serial, serial);
+        }
+    }
+}
+
+TEST(HeaderCache, StillChecksWhatDiffersBetweenMessages) {
+    auto first = call(Endian::little, 1);
+    expect_cache_agrees(first, call(Endian::little, 0));               // serial 0
+    expect_cache_agrees(first, call(Endian::little, 2, "\xff\xfe"));  // a body string not UTF-8
+    expect_cache_agrees(first, call(Endian::little, 2, "", SIGNAL));  // a signal needs INTERFACE: has it
+    expect_cache_agrees(first, call(Endian::big, 2));
+    auto first_reply = reply(Endian::little, 1, 7);
+    expect_cache_agrees(first_reply, reply(Endian::little, 2, 0));  // REPLY_SERIAL 0
+    expect_cache_agrees(first_reply, reply(Endian::little, 2, 8, ERROR));
+    // The same fields as another type that requires more.
+    auto bare_call = assemble(Endian::little, CALL, 1, [](Raw& r) {
+        r.field_str(PATH, 'o', "/a");
+        r.field_str(MEMBER, 's', "M");
+    });
+    auto bare_signal = bare_call;
+    bare_signal[1] = SIGNAL;
+    expect_cache_agrees(bare_call, bare_signal);
+}
+
+/* The cache against parse_message() for every byte of a message changed
+ * to values that matter to the parser, after the unchanged message. */
+TEST(HeaderCache, AgreesWithParseMessageForEveryByteChanged) {
+    std::vector<std::vector<uint8_t>> messages = {call(Endian::little, 1), call(Endian::big, 1),
+                                                  reply(Endian::little, 1, 9), reply(Endian::big, 1, 9, ERROR)};
+    for (const auto& first : messages) {
+        for (size_t i = 0; i < first.size(); ++i) {
+            for (uint8_t value : {0x00, 0x01, 0x2f, 0x2e, 0x41, 0x80, 0xff}) {
+                if (first[i] == value) continue;
+                auto next = first;
+                next[i] = value;
+                SCOPED_TRACE("byte " + std::to_string(i) + " = " + std::to_string(value));
+                expect_cache_agrees(first, next);
+            }
+        }
+        for (size_t length = 0; length < first.size(); ++length) {
+            SCOPED_TRACE("truncated to " + std::to_string(length));
+            expect_cache_agrees(first, std::vector<uint8_t>(first.begin(), first.begin() + static_cast<std::ptrdiff_t>(length)));
+        }
+    }
+}
+
+TEST(HeaderCache, HeadersWithUnknownFieldsParseAsParseMessageDoes) {
+    auto with_unknown = [](uint32_t serial) {
+        return assemble(Endian::little, CALL, serial, [](Raw& r) {
+            r.field_str(PATH, 'o', "/a");
+            r.field_str(MEMBER, 's', "M");
+            r.field_u32(128, 5);
+        });
+    };
+    auto first = with_unknown(1);
+    expect_cache_agrees(first, with_unknown(2));
+    auto bad = with_unknown(2);
+    bad[bad.size() - 4] = 0;  // nothing of an unknown field is checked but its form
+    expect_cache_agrees(first, bad);
+}
