@@ -722,8 +722,7 @@ void Bus::on_message(Connection& from, MessagePtr m) {
 
     // Before Hello there is no unique name yet; the driver never forwards Hello.
     m->sender = from.unique_name;
-    m->head.reserve(h.body_offset + 32 + m->sender.size());
-    wire::build_forward_header(h, m->sender, m->head);
+    from.make_forward_header(*m);
     // kdbus: no bus sockets as fds, memfd and fd limits (fd_admission.hpp).
     if (!m->fds.empty() && from.active()) {
         if (auto refusal = fd_admission_.admit(*m, from.credentials().uid, settings_.limits)) {

@@ -486,6 +486,14 @@ bool Connection::take_message(MessageBytes bytes) {
     return state_ != State::closed;
 }
 
+void Connection::make_forward_header(BusMessage& m) {
+    m.head.reserve(m.header.body_offset + 32 + m.sender.size());
+    if (header_cache_)
+        header_cache_->forward_header(m.raw, m.header, m.sender, m.head);
+    else
+        wire::build_forward_header(m.header, m.sender, m.head);
+}
+
 UniqueFd Connection::peer_pidfd() {
     constexpr int so_peerpidfd = 77;  // Linux 6.5; Debian 12's headers predate it
     int fd = -1;

@@ -108,6 +108,10 @@ public:
      * first use: credentials never change. */
     const policy::EndpointPeer& policy_peer() const;
     bool unix_fds_negotiated() const { return unix_fds_; }
+    /* Makes m.head, the header that `m`, a message this connection sent,
+     * is forwarded with (SENDER m.sender): copied from the last one when
+     * the header cache recognised m's header fields. */
+    void make_forward_header(BusMessage& m);
     /* A pidfd of the process that connected (SO_PEERPIDFD); empty where
      * the kernel has none. */
     UniqueFd peer_pidfd();

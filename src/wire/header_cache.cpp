@@ -20,6 +20,7 @@ uint32_t load_u32(const uint8_t* p, Endian e) {
 }  // namespace
 
 const char* HeaderCache::parse(std::span<const uint8_t> bytes, Header& out) {
+    current_ = nullptr;
     if (fields_.empty() || bytes.size() < fields_start + fields_.size() ||
         bytes[0] != static_cast<uint8_t>(endian_) || bytes[1] != static_cast<uint8_t>(type_))
         return parse_in_full(bytes, out);
@@ -37,7 +38,9 @@ const char* HeaderCache::parse(std::span<const uint8_t> bytes, Header& out) {
         out.reply_serial = load_u32(bytes.data() + reply_serial_at_, endian_);
         if (out.reply_serial == 0) return "REPLY_SERIAL is 0";
     }
-    return check_body(bytes, out);
+    if (const char* why = check_body(bytes, out)) return why;
+    current_ = bytes.data();
+    return nullptr;
 }
 
 const char* HeaderCache::parse_in_full(std::span<const uint8_t> bytes, Header& out) {
@@ -59,12 +62,14 @@ bool HeaderCache::same_fields(std::span<const uint8_t> bytes, const Header& fixe
 }
 
 void HeaderCache::remember(std::span<const uint8_t> bytes, const Header& h, const HeaderLayout& layout) {
+    forward_.clear();  // made for other fields
     size_t length = h.body_offset - fields_start;
     if (layout.unknown_fields || length > max_remembered) {
         fields_.clear();
         return;
     }
     fields_.assign(bytes.begin() + fields_start, bytes.begin() + static_cast<std::ptrdiff_t>(h.body_offset));
+    current_ = bytes.data();
     endian_ = h.endian;
     type_ = h.type;
     auto field = [&bytes](std::string_view v) {

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "wire/message.hpp"
@@ -31,6 +33,16 @@ public:
 
     const char* parse(std::span<const uint8_t> bytes, Header& out);
 
+    /*
+     * build_forward_header(h, sender, out) for the message `bytes` that
+     * parse() accepted last, `h` its header. When parse() recognised its
+     * fields and the last forward header was made for the same sender, it
+     * is that header copied, with the fixed part and REPLY_SERIAL
+     * rewritten, instead of one written field by field.
+     */
+    template <class Bytes>
+    void forward_header(std::span<const uint8_t> bytes, const Header& h, std::string_view sender, Bytes& out);
+
 private:
     /* A string field of the remembered header: where it is in the
      * message, and its length. */
@@ -52,6 +64,33 @@ private:
     Field path_, interface_, member_, error_name_, destination_, sender_, signature_;
     uint32_t reply_serial_at_ = 0;
     uint32_t unix_fds_ = 0;
+
+    /* The message parse() accepted last, if its fields are the remembered
+     * ones (its bytes; null otherwise), for forward_header(). */
+    const uint8_t* current_ = nullptr;
+    /* The forward header of the remembered fields for sender
+     * forward_sender_; empty: none yet. */
+    std::vector<uint8_t> forward_;
+    std::string forward_sender_;
+    size_t forward_reply_serial_at_ = 0;
 };
+
+template <class Bytes>
+void HeaderCache::forward_header(std::span<const uint8_t> bytes, const Header& h, std::string_view sender,
+                                 Bytes& out) {
+    if (current_ != bytes.data()) {
+        build_forward_header(h, sender, out);
+        return;
+    }
+    if (!forward_.empty() && sender == forward_sender_) {
+        out.assign(forward_.data(), forward_.data() + forward_.size());
+        patch_forward_header(std::span<uint8_t>(out.data(), out.size()), h, forward_reply_serial_at_);
+        return;
+    }
+    build_forward_header(h, sender, out);
+    forward_.assign(out.data(), out.data() + out.size());
+    forward_sender_ = sender;
+    forward_reply_serial_at_ = forward_reply_serial_at(h, sender);
+}
 
 }  // namespace kdbus::wire

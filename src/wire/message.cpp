@@ -70,6 +70,16 @@ public:
         return align8(n);  // the body starts 8-aligned
     }
 
+    /* Where write_to() puts REPLY_SERIAL's value (0: nowhere): the field
+     * after PATH, INTERFACE, MEMBER and ERROR_NAME. */
+    size_t reply_serial_at() const {
+        if (!h_.reply_serial) return 0;
+        size_t n = fixed_header_size;
+        for (std::string_view v : {h_.path, h_.interface, h_.member, h_.error_name})
+            if (!v.empty()) n = align8(n) + 4 + 4 + v.size() + 1;
+        return align8(n) + 4;
+    }
+
     /* `out` holds `length` == size() zeroed bytes. */
     void write_to(uint8_t* out, [[maybe_unused]] size_t length) {
         p_ = out;
@@ -337,6 +347,22 @@ void write_forward_header(const Header& h, std::string_view sender, std::span<co
                           std::span<uint8_t> out) {
     assert(out.size() == forward_header_size(h, sender, extra_fields));
     HeaderEmitter(h, sender, h.body_length, extra_fields).write_to(out.data(), out.size());
+}
+
+size_t forward_reply_serial_at(const Header& h, std::string_view sender) {
+    return HeaderEmitter(h, sender, h.body_length, {}).reply_serial_at();
+}
+
+void patch_forward_header(std::span<uint8_t> head, const Header& h, size_t reply_serial_at) {
+    bool swap = (h.endian == Endian::little) != (std::endian::native == std::endian::little);
+    auto store = [&](size_t at, uint32_t v) {
+        if (swap) v = __builtin_bswap32(v);
+        std::memcpy(head.data() + at, &v, 4);
+    };
+    head[2] = h.flags;
+    store(4, h.body_length);
+    store(8, h.serial);
+    if (reply_serial_at) store(reply_serial_at, h.reply_serial);
 }
 
 /* ---- MessageBuilder ---- */

@@ -137,6 +137,16 @@ void write_forward_header(const Header& h, std::string_view sender, std::span<co
                           std::span<uint8_t> out);
 
 /*
+ * For a forward header made from another: the offset of REPLY_SERIAL's
+ * value in the forward header of `h` (0: it has none), and the rewrite of
+ * what differs between messages whose header fields are otherwise the
+ * same (flags, body length, serial, REPLY_SERIAL) in a copy of such a
+ * header.
+ */
+size_t forward_reply_serial_at(const Header& h, std::string_view sender);
+void patch_forward_header(std::span<uint8_t> head, const Header& h, size_t reply_serial_at);
+
+/*
  * Appends the forward header to `out`: a std::vector<uint8_t>, or any byte
  * buffer whose resize() zero-fills (the bus keeps it inline in its message,
  * daemon/bus_message.hpp, to spare an allocation per message).

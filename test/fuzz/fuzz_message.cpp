@@ -3,8 +3,9 @@
 // forwards in its place must parse again to the same message (the router
 // relies on that: a message is validated once, then re-stitched per
 // receiver, DESIGN.md "Rules that hold everywhere"). And HeaderCache, which
-// skips the validation of header fields it has seen, must answer as
-// parse_message() does for a message that differs from the one before it.
+// skips the validation of header fields it has seen and copies the forward
+// header it made for them, must answer as parse_message() and
+// build_forward_header() do for a message that differs from the one before.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -38,6 +39,10 @@ void check_cache(std::span<const uint8_t> message, std::span<const uint8_t> tail
     HeaderCache cache;
     Header h;
     if (cache.parse(message, h) != nullptr) abort();
+    std::vector<uint8_t> forwarded, built;
+    cache.forward_header(message, h, ":1.42", forwarded);
+    build_forward_header(h, ":1.42", built);
+    if (forwarded != built) abort();
     std::vector<uint8_t> next(message.begin(), message.end());
     if (tail.size() >= 3) next[(tail[0] | tail[1] << 8) % next.size()] = tail[2];
     Header cached, direct;
@@ -55,6 +60,11 @@ void check_cache(std::span<const uint8_t> message, std::span<const uint8_t> tail
         cached.sender != direct.sender || cached.signature != direct.signature ||
         cached.reply_serial != direct.reply_serial || cached.unix_fds != direct.unix_fds)
         abort();
+    forwarded.clear();
+    built.clear();
+    cache.forward_header(next, cached, ":1.42", forwarded);
+    build_forward_header(direct, ":1.42", built);
+    if (forwarded != built) abort();
 }
 
 }  // namespace

@@ -75,12 +75,27 @@ bool views_into(const Header& h, const std::vector<uint8_t>& bytes) {
     return true;
 }
 
-/* What the cache answers for `next` after it has seen `first`, against
- * parse_message() on `next` alone. */
+std::vector<uint8_t> forward_of(HeaderCache& cache, const std::vector<uint8_t>& bytes, const Header& h,
+                                std::string_view sender = ":1.7") {
+    std::vector<uint8_t> out;
+    cache.forward_header(bytes, h, sender, out);
+    return out;
+}
+
+std::vector<uint8_t> built_forward(const Header& h, std::string_view sender = ":1.7") {
+    std::vector<uint8_t> out;
+    build_forward_header(h, sender, out);
+    return out;
+}
+
+/* What the cache answers for `next` after it has seen `first` (and made
+ * its forward header), against parse_message() and build_forward_header()
+ * on `next` alone. */
 void expect_cache_agrees(const std::vector<uint8_t>& first, const std::vector<uint8_t>& next) {
     HeaderCache cache;
     Header h;
     ASSERT_EQ(cache.parse(first, h), nullptr);
+    ASSERT_EQ(forward_of(cache, first, h), built_forward(h));
     Header cached, direct;
     const char* cached_error = cache.parse(next, cached);
     const char* direct_error = parse_message(next, direct);
@@ -91,6 +106,7 @@ void expect_cache_agrees(const std::vector<uint8_t>& first, const std::vector<ui
     }
     expect_same(cached, direct);
     EXPECT_TRUE(views_into(cached, next));
+    EXPECT_EQ(forward_of(cache, next, cached), built_forward(direct));
 }
 
 }  // namespace
@@ -176,4 +192,45 @@ TEST(HeaderCache, HeadersWithUnknownFieldsParseAsParseMessageDoes) {
     auto bad = with_unknown(2);
     bad[bad.size() - 4] = 0;  // nothing of an unknown field is checked but its form
     expect_cache_agrees(first, bad);
+}
+
+/* The forward header copied from the last one is the one
+ * build_forward_header() writes: serials, flags and body lengths differ
+ * from message to message, and the sender may change (a connection's
+ * unique name is set by Hello). */
+TEST(HeaderCache, ForwardHeadersAreTheOnesBuiltFieldByField) {
+    for (Endian e : {Endian::little, Endian::big}) {
+        HeaderCache calls, returns, errors;
+        for (uint32_t serial = 1; serial < 6; ++serial) {
+            auto call_bytes = call(e, serial, std::string(serial * 3, 'y'));
+            call_bytes[2] = static_cast<uint8_t>(serial & 3);  // flags
+            Header h;
+            ASSERT_EQ(calls.parse(call_bytes, h), nullptr);
+            std::string sender = serial < 3 ? ":1.7" : ":1.8";
+            EXPECT_EQ(forward_of(calls, call_bytes, h, sender), built_forward(h, sender));
+
+            for (uint8_t type : {RETURN, ERROR}) {
+                HeaderCache& replies = type == RETURN ? returns : errors;
+                auto reply_bytes = reply(e, serial, 40 + serial, type);
+                ASSERT_EQ(replies.parse(reply_bytes, h), nullptr);
+                EXPECT_EQ(forward_of(replies, reply_bytes, h), built_forward(h));
+            }
+        }
+    }
+}
+
+/* A header it did not parse last is built in full, and not remembered. */
+TEST(HeaderCache, AForwardHeaderOfAnotherMessageIsBuiltInFull) {
+    HeaderCache cache;
+    auto first = call(Endian::little, 1);
+    auto second = call(Endian::little, 2);
+    Header h1, h2;
+    ASSERT_EQ(cache.parse(first, h1), nullptr);
+    ASSERT_EQ(cache.parse(second, h2), nullptr);
+    EXPECT_EQ(forward_of(cache, first, h1), built_forward(h1));
+    EXPECT_EQ(forward_of(cache, second, h2), built_forward(h2));
+    auto third = call(Endian::little, 3);
+    Header h3;
+    ASSERT_EQ(cache.parse(third, h3), nullptr);
+    EXPECT_EQ(forward_of(cache, third, h3), built_forward(h3));
 }
