@@ -545,10 +545,9 @@ QuotaRefusal Connection::enqueue(const MessagePtr& m, QuotaSender charge_to, std
     // limit, so one message may overshoot it by at most its own size.
     if (queued_bytes_ >= limits.max_outgoing_bytes) return QuotaRefusal::queue_full;
     if (fds && queued_fds_ + fds > limits.max_outgoing_unix_fds) return QuotaRefusal::queue_fds;
-    if (auto refusal = quota_.admit(charge_to, size, quota_fds(*m), quota_limits(limits, creds_.uid));
+    if (auto refusal = quota_.try_charge(charge_to, size, quota_fds(*m), quota_limits(limits, creds_.uid));
         refusal != QuotaRefusal::none)
         return refusal;
-    quota_.charge(charge_to, size, quota_fds(*m));
     out_.push_back(std::move(entry));
     queued_bytes_ += size;
     queued_fds_ += fds;

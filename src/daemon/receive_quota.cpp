@@ -37,10 +37,14 @@ uint64_t ReceiveQuota::key_of(const QuotaSender& sender) {
     return uint64_t(sender.account->uid);
 }
 
-const ReceiveQuota::Share* ReceiveQuota::find(uint64_t key) const {
-    for (const auto& s : shares_)
+ReceiveQuota::Share* ReceiveQuota::find(uint64_t key) {
+    for (auto& s : shares_)
         if (s.key == key) return &s;
     return nullptr;
+}
+
+const ReceiveQuota::Share* ReceiveQuota::find(uint64_t key) const {
+    return const_cast<ReceiveQuota*>(this)->find(key);
 }
 
 ReceiveQuota::Share& ReceiveQuota::get(uint64_t key) {
@@ -50,17 +54,14 @@ ReceiveQuota::Share& ReceiveQuota::get(uint64_t key) {
     return shares_.back();
 }
 
-void ReceiveQuota::forget_if_empty(uint64_t key) {
-    auto it = std::find_if(shares_.begin(), shares_.end(), [key](const Share& s) { return s.key == key; });
-    if (it == shares_.end() || it->messages != 0) return;
-    *it = shares_.back();
-    shares_.pop_back();
-}
-
 QuotaRefusal ReceiveQuota::admit(const QuotaSender& sender, size_t bytes, size_t fds,
                                  const QuotaLimits& limits) const {
     if (sender.kind == QuotaSender::Kind::owner) return QuotaRefusal::none;
-    const Share* own = find(key_of(sender));
+    return refusal(find(key_of(sender)), sender, bytes, fds, limits);
+}
+
+QuotaRefusal ReceiveQuota::refusal(const Share* own, const QuotaSender& sender, size_t bytes, size_t fds,
+                                   const QuotaLimits& limits) const {
     size_t own_bytes = own ? own->bytes : 0;
     size_t own_messages = own ? own->messages : 0;
     size_t own_fds = own ? own->fds : 0;
@@ -85,7 +86,20 @@ QuotaRefusal ReceiveQuota::admit(const QuotaSender& sender, size_t bytes, size_t
 
 void ReceiveQuota::charge(const QuotaSender& sender, size_t bytes, size_t fds) {
     if (sender.kind == QuotaSender::Kind::owner) return;
-    Share& s = get(key_of(sender));
+    add(get(key_of(sender)), sender, bytes, fds);
+}
+
+QuotaRefusal ReceiveQuota::try_charge(const QuotaSender& sender, size_t bytes, size_t fds,
+                                      const QuotaLimits& limits) {
+    if (sender.kind == QuotaSender::Kind::owner) return QuotaRefusal::none;
+    uint64_t key = key_of(sender);
+    Share* own = find(key);
+    if (auto why = refusal(own, sender, bytes, fds, limits); why != QuotaRefusal::none) return why;
+    add(own ? *own : shares_.emplace_back(Share{key}), sender, bytes, fds);
+    return QuotaRefusal::none;
+}
+
+void ReceiveQuota::add(Share& s, const QuotaSender& sender, size_t bytes, size_t fds) {
     s.bytes += bytes;
     s.messages += 1;
     s.fds += fds;
@@ -99,16 +113,20 @@ void ReceiveQuota::charge(const QuotaSender& sender, size_t bytes, size_t fds) {
 void ReceiveQuota::release(const QuotaSender& sender, size_t bytes, size_t fds) {
     if (sender.kind == QuotaSender::Kind::owner) return;
     uint64_t key = key_of(sender);
-    Share& s = get(key);
-    s.bytes -= bytes;
-    s.messages -= 1;
-    s.fds -= fds;
+    auto it = std::find_if(shares_.begin(), shares_.end(), [key](const Share& s) { return s.key == key; });
+    if (it == shares_.end()) return;  // never charged: nothing to give back
+    it->bytes -= bytes;
+    it->messages -= 1;
+    it->fds -= fds;
     accounted_ -= bytes;
     if (sender.kind == QuotaSender::Kind::user) {
         sender.account->bytes -= bytes;
         sender.account->fds -= fds;
     }
-    forget_if_empty(key);
+    if (it->messages == 0) {  // forgotten when empty: the vector stays as short as the senders
+        *it = shares_.back();
+        shares_.pop_back();
+    }
 }
 
 bool ReceiveQuota::begin_episode(const QuotaSender& sender) {

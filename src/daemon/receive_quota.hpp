@@ -81,6 +81,9 @@ public:
      */
     QuotaRefusal admit(const QuotaSender& sender, size_t bytes, size_t fds, const QuotaLimits& limits) const;
     void charge(const QuotaSender& sender, size_t bytes, size_t fds);
+    /* admit(), and charge() what it admits: the sender's share is looked
+     * up once (this runs for every message queued). */
+    QuotaRefusal try_charge(const QuotaSender& sender, size_t bytes, size_t fds, const QuotaLimits& limits);
     void release(const QuotaSender& sender, size_t bytes, size_t fds);
 
     /* A refusal of `sender`: true if it starts an episode (the caller logs
@@ -104,9 +107,12 @@ private:
         bool refusing = false;
     };
     static uint64_t key_of(const QuotaSender& sender);
+    Share* find(uint64_t key);
     const Share* find(uint64_t key) const;
     Share& get(uint64_t key);
-    void forget_if_empty(uint64_t key);
+    QuotaRefusal refusal(const Share* own, const QuotaSender& sender, size_t bytes, size_t fds,
+                         const QuotaLimits& limits) const;
+    void add(Share& s, const QuotaSender& sender, size_t bytes, size_t fds);
 
     /* Few users talk to one receiver at a time: a flat vector beats a hash. */
     std::vector<Share> shares_;

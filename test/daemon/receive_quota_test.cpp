@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 namespace kdbus::daemon {
 namespace {
 
@@ -136,6 +140,56 @@ TEST(ReceiveQuota, ARefusalEpisodeIsReportedOnceUntilTheShareEmpties) {
     EXPECT_TRUE(q.begin_episode(a));
     q.end_episodes();
     EXPECT_TRUE(q.begin_episode(a));
+}
+
+/* try_charge() decides as admit() and charges as charge(): two queues,
+ * one driven each way, through shares that fill, refuse and empty again. */
+TEST(ReceiveQuota, TryChargeIsAdmitThenCharge) {
+    ReceiveQuota one_call, two_calls;
+    UserAccount alice1 = account(1000), bob1 = account(1001), alice2 = account(1000), bob2 = account(1001);
+    for (UserAccount* bob : {&bob1, &bob2}) bob->limits.queued_messages = 4;
+    struct Step {
+        bool alice;
+        size_t bytes, fds;
+        bool release;
+    };
+    std::vector<Step> steps;
+    for (int i = 0; i < 40; ++i) steps.push_back({i % 3 != 0, size_t(50 + 37 * (i % 7)), size_t(i % 5 == 0), false});
+    for (int i = 0; i < 12; ++i) steps.push_back({i % 2 == 0, size_t(50 + 37 * (i % 7)), 0, true});
+    for (int i = 0; i < 20; ++i) steps.push_back({i % 4 != 0, size_t(300), 0, false});
+    std::vector<std::pair<QuotaSender, std::pair<size_t, size_t>>> held1, held2;
+    std::vector<QuotaRefusal> refusals;
+    for (const auto& s : steps) {
+        auto s1 = QuotaSender::user(s.alice ? alice1 : bob1);
+        auto s2 = QuotaSender::user(s.alice ? alice2 : bob2);
+        if (s.release) {
+            ASSERT_EQ(held1.size(), held2.size());
+            if (held1.empty()) continue;
+            for (auto* held : {&held1, &held2}) {
+                auto [sender, size] = held->front();
+                held->erase(held->begin());
+                (held == &held1 ? one_call : two_calls).release(sender, size.first, size.second);
+            }
+            continue;
+        }
+        QuotaRefusal r1 = one_call.try_charge(s1, s.bytes, s.fds, limits());
+        QuotaRefusal r2 = two_calls.admit(s2, s.bytes, s.fds, limits());
+        if (r2 == QuotaRefusal::none) two_calls.charge(s2, s.bytes, s.fds);
+        ASSERT_EQ(r1, r2);
+        refusals.push_back(r1);
+        if (r1 == QuotaRefusal::none) {
+            held1.push_back({s1, {s.bytes, s.fds}});
+            held2.push_back({s2, {s.bytes, s.fds}});
+        }
+        EXPECT_EQ(one_call.accounted_bytes(), two_calls.accounted_bytes());
+        EXPECT_EQ(one_call.bytes_of(s1), two_calls.bytes_of(s2));
+        EXPECT_EQ(one_call.messages_of(s1), two_calls.messages_of(s2));
+        EXPECT_EQ(alice1.bytes, alice2.bytes);
+        EXPECT_EQ(bob1.fds, bob2.fds);
+    }
+    EXPECT_GT(one_call.accounted_bytes(), 0u);
+    for (QuotaRefusal seen : {QuotaRefusal::user_share, QuotaRefusal::user_messages})
+        EXPECT_TRUE(std::count(refusals.begin(), refusals.end(), seen)) << describe(seen);
 }
 
 }  // namespace
