@@ -242,13 +242,13 @@ private:
     // when empty, a third of an idle connection (docs/performance.md).
     boost::container::devector<UniqueFd> in_fds_;
     std::shared_ptr<IncomingCharge> incoming_;
+    /* The header fields this connection sent last, validated
+     * (wire/header_cache.hpp); made at its first message after Hello. */
+    std::unique_ptr<wire::HeaderCache> header_cache_;
     /* Per readable event (fairness): what has been dispatched so far. A
      * connection that used its budget yields to the event loop with
      * complete messages left in partial_ (`yielded_`), and is resumed by
      * a posted handler rather than by the socket's readiness. */
-    /* The header fields this connection sent last, validated
-     * (wire/header_cache.hpp); made at its first message after Hello. */
-    std::unique_ptr<wire::HeaderCache> header_cache_;
     size_t read_messages_ = 0;
     size_t read_bytes_ = 0;
     bool yielded_ = false;

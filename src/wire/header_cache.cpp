@@ -87,7 +87,7 @@ void HeaderCache::remember(std::span<const uint8_t> bytes, const Header& h, cons
     unix_fds_ = h.unix_fds;
 }
 
-std::string_view HeaderCache::view(std::span<const uint8_t> bytes, Field f) const {
+std::string_view HeaderCache::view(std::span<const uint8_t> bytes, Field f) {
     return std::string_view(reinterpret_cast<const char*>(bytes.data()) + f.offset, f.length);
 }
 

@@ -20,8 +20,9 @@ namespace kdbus::wire {
  * it remembers (REPLY_SERIAL's value apart), in the same byte order and
  * for the same message type, their validation would decide the same, so
  * it is skipped: the fixed header and the body are still checked in full,
- * and REPLY_SERIAL is still read and checked. Halves the instructions the
- * bus spends per routed message on parsing (docs/performance.md).
+ * and REPLY_SERIAL is still read and checked. Cuts the instructions the
+ * bus spends per routed message on parsing by two thirds
+ * (docs/performance.md, "What changed" 17).
  *
  * The result is exactly parse_message()'s, the error text included; only
  * headers of fields the specification defines, of at most
@@ -54,7 +55,7 @@ private:
     const char* parse_in_full(std::span<const uint8_t> bytes, Header& out);
     bool same_fields(std::span<const uint8_t> bytes, const Header& fixed) const;
     void remember(std::span<const uint8_t> bytes, const Header& h, const HeaderLayout& layout);
-    std::string_view view(std::span<const uint8_t> bytes, Field f) const;
+    static std::string_view view(std::span<const uint8_t> bytes, Field f);
 
     /* The message's bytes from the field array's length to the body,
      * padding included; empty: nothing remembered. */
