@@ -8,17 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "expect_same_header.hpp"
 #include "raw_message.hpp"
 
 using namespace kdbus::wire;
-using kdbus::wire::test::assemble;
-using kdbus::wire::test::Raw;
+using namespace kdbus::wire::test;
 
 namespace {
-
-constexpr uint8_t PATH = 1, INTERFACE = 2, MEMBER = 3, ERROR_NAME = 4, REPLY_SERIAL = 5,
-                  DESTINATION = 6, SENDER = 7, SIGNATURE = 8, UNIX_FDS = 9;
-constexpr uint8_t CALL = 1, RETURN = 2, ERROR = 3, SIGNAL = 4;
 
 std::vector<uint8_t> string_body(Endian e, std::string_view s) {
     Raw r(e);
@@ -47,24 +43,6 @@ std::vector<uint8_t> reply(Endian e, uint32_t serial, uint32_t reply_serial, uin
         r.field_sig(SIGNATURE, "s");
         r.field_u32(UNIX_FDS, 0);
     }, string_body(e, "pong"));
-}
-
-void expect_same(const Header& a, const Header& b) {
-    EXPECT_EQ(a.endian, b.endian);
-    EXPECT_EQ(a.type, b.type);
-    EXPECT_EQ(a.flags, b.flags);
-    EXPECT_EQ(a.body_length, b.body_length);
-    EXPECT_EQ(a.serial, b.serial);
-    EXPECT_EQ(a.path, b.path);
-    EXPECT_EQ(a.interface, b.interface);
-    EXPECT_EQ(a.member, b.member);
-    EXPECT_EQ(a.error_name, b.error_name);
-    EXPECT_EQ(a.destination, b.destination);
-    EXPECT_EQ(a.sender, b.sender);
-    EXPECT_EQ(a.signature, b.signature);
-    EXPECT_EQ(a.reply_serial, b.reply_serial);
-    EXPECT_EQ(a.unix_fds, b.unix_fds);
-    EXPECT_EQ(a.body_offset, b.body_offset);
 }
 
 /* Whether every non-empty view of `h` points into `bytes`. */
@@ -104,7 +82,7 @@ void expect_cache_agrees(const std::vector<uint8_t>& first, const std::vector<ui
         EXPECT_STREQ(cached_error, direct_error);
         return;
     }
-    expect_same(cached, direct);
+    expect_same_header(cached, direct);
     EXPECT_TRUE(views_into(cached, next));
     EXPECT_EQ(forward_of(cache, next, cached), built_forward(direct));
 }
@@ -119,7 +97,7 @@ TEST(HeaderCache, ARepeatedCallParsesAsParseMessageDoes) {
             Header cached, direct;
             ASSERT_EQ(cache.parse(bytes, cached), nullptr);
             ASSERT_EQ(parse_message(bytes, direct), nullptr);
-            expect_same(cached, direct);
+            expect_same_header(cached, direct);
             EXPECT_TRUE(views_into(cached, bytes));
         }
     }

@@ -7,17 +7,13 @@
 #include <string>
 #include <utility>
 
+#include "expect_same_header.hpp"
 #include "raw_message.hpp"
 
 using namespace kdbus::wire;
-using kdbus::wire::test::assemble;
-using kdbus::wire::test::Raw;
+using namespace kdbus::wire::test;
 
 namespace {
-
-constexpr uint8_t PATH = 1, INTERFACE = 2, MEMBER = 3, ERROR_NAME = 4, REPLY_SERIAL = 5,
-                  DESTINATION = 6, SENDER = 7, SIGNATURE = 8, UNIX_FDS = 9;
-constexpr uint8_t CALL = 1, RETURN = 2, ERROR = 3, SIGNAL = 4;
 
 const char* parse(const std::vector<uint8_t>& bytes) {
     Header h;
@@ -630,29 +626,6 @@ TEST(MessageBuilder, FinishIntoAnyBufferIsFinish) {
 }
 
 /* ---- reading the header of a message kdbusd built ---- */
-
-namespace {
-
-/* The fields parse_message() fills, compared. */
-void expect_same_header(const Header& a, const Header& b) {
-    EXPECT_EQ(a.endian, b.endian);
-    EXPECT_EQ(a.type, b.type);
-    EXPECT_EQ(a.flags, b.flags);
-    EXPECT_EQ(a.body_length, b.body_length);
-    EXPECT_EQ(a.serial, b.serial);
-    EXPECT_EQ(a.path, b.path);
-    EXPECT_EQ(a.interface, b.interface);
-    EXPECT_EQ(a.member, b.member);
-    EXPECT_EQ(a.error_name, b.error_name);
-    EXPECT_EQ(a.destination, b.destination);
-    EXPECT_EQ(a.sender, b.sender);
-    EXPECT_EQ(a.signature, b.signature);
-    EXPECT_EQ(a.reply_serial, b.reply_serial);
-    EXPECT_EQ(a.unix_fds, b.unix_fds);
-    EXPECT_EQ(a.body_offset, b.body_offset);
-}
-
-}  // namespace
 
 TEST(ReadBuiltHeader, MatchesParseMessage) {
     std::vector<std::vector<uint8_t>> built;

@@ -14,6 +14,11 @@
 
 namespace kdbus::wire::test {
 
+/* Header field codes and message types as raw bytes, for assemble(). */
+inline constexpr uint8_t PATH = 1, INTERFACE = 2, MEMBER = 3, ERROR_NAME = 4, REPLY_SERIAL = 5,
+                         DESTINATION = 6, SENDER = 7, SIGNATURE = 8, UNIX_FDS = 9;
+inline constexpr uint8_t CALL = 1, RETURN = 2, ERROR = 3, SIGNAL = 4;
+
 class Raw {
 public:
     explicit Raw(Endian e) : big_(e == Endian::big) {}
