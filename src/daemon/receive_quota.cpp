@@ -112,9 +112,8 @@ void ReceiveQuota::add(Share& s, const QuotaSender& sender, size_t bytes, size_t
 
 void ReceiveQuota::release(const QuotaSender& sender, size_t bytes, size_t fds) {
     if (sender.kind == QuotaSender::Kind::owner) return;
-    uint64_t key = key_of(sender);
-    auto it = std::find_if(shares_.begin(), shares_.end(), [key](const Share& s) { return s.key == key; });
-    if (it == shares_.end()) return;  // never charged: nothing to give back
+    Share* it = find(key_of(sender));
+    if (!it) return;  // never charged: nothing to give back
     it->bytes -= bytes;
     it->messages -= 1;
     it->fds -= fds;

@@ -1,7 +1,6 @@
 /* Validation of a writer's header fields once, not per message */
 #include "wire/header_cache.hpp"
 
-#include <bit>
 #include <cstring>
 
 namespace kdbus::wire {
@@ -10,17 +9,12 @@ namespace {
 
 constexpr size_t fields_start = 12;  // the a(yv) length, then the fields
 
-uint32_t load_u32(const uint8_t* p, Endian e) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    if ((e == Endian::little) != (std::endian::native == std::endian::little)) v = __builtin_bswap32(v);
-    return v;
-}
-
 }  // namespace
 
 const char* HeaderCache::parse(std::span<const uint8_t> bytes, Header& out) {
     current_ = nullptr;
+    // Shorter than the remembered header: not the same, and bytes[0] and
+    // bytes[1] may not exist.
     if (fields_.empty() || bytes.size() < fields_start + fields_.size() ||
         bytes[0] != static_cast<uint8_t>(endian_) || bytes[1] != static_cast<uint8_t>(type_))
         return parse_in_full(bytes, out);

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,19 @@
 namespace kdbus::wire {
 
 enum class Endian : uint8_t { little = 'l', big = 'B' };
+
+/* A u32 at `p` in byte order `e`, read or written in place: for code that
+ * reads or patches a message at offsets it knows (the fixed header, a
+ * remembered REPLY_SERIAL). */
+inline uint32_t load_u32(const uint8_t* p, Endian e) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return (e == Endian::little) == (std::endian::native == std::endian::little) ? v : __builtin_bswap32(v);
+}
+inline void store_u32(uint8_t* p, uint32_t v, Endian e) {
+    if ((e == Endian::little) != (std::endian::native == std::endian::little)) v = __builtin_bswap32(v);
+    std::memcpy(p, &v, 4);
+}
 
 /*
  * Appends values to a byte vector in little-endian order (or the given

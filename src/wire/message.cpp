@@ -22,14 +22,6 @@ constexpr size_t header_fields_offset = 12;  // the a(yv) length
 constexpr std::string_view local_path = "/org/freedesktop/DBus/Local";
 constexpr std::string_view local_interface = "org.freedesktop.DBus.Local";
 
-uint32_t load_u32(const uint8_t* p, Endian e) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    if ((e == Endian::little) != (std::endian::native == std::endian::little))
-        v = __builtin_bswap32(v);
-    return v;
-}
-
 constexpr size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
 
 /*
@@ -354,15 +346,10 @@ size_t forward_reply_serial_at(const Header& h, std::string_view sender) {
 }
 
 void patch_forward_header(std::span<uint8_t> head, const Header& h, size_t reply_serial_at) {
-    bool swap = (h.endian == Endian::little) != (std::endian::native == std::endian::little);
-    auto store = [&](size_t at, uint32_t v) {
-        if (swap) v = __builtin_bswap32(v);
-        std::memcpy(head.data() + at, &v, 4);
-    };
     head[2] = h.flags;
-    store(4, h.body_length);
-    store(8, h.serial);
-    if (reply_serial_at) store(reply_serial_at, h.reply_serial);
+    store_u32(head.data() + 4, h.body_length, h.endian);
+    store_u32(head.data() + 8, h.serial, h.endian);
+    if (reply_serial_at) store_u32(head.data() + reply_serial_at, h.reply_serial, h.endian);
 }
 
 /* ---- MessageBuilder ---- */

@@ -212,3 +212,28 @@ TEST(HeaderCache, AForwardHeaderOfAnotherMessageIsBuiltInFull) {
     ASSERT_EQ(cache.parse(third, h3), nullptr);
     EXPECT_EQ(forward_of(cache, third, h3), built_forward(h3));
 }
+
+/* A header over max_remembered bytes is validated in full every time and
+ * is not remembered: after it, neither it nor a corrupted copy of it, nor
+ * the short header remembered before it, is taken for another. */
+TEST(HeaderCache, HeadersOverTheLimitParseAsParseMessageDoes) {
+    auto long_call = [](uint32_t serial, char c) {
+        return assemble(Endian::little, CALL, serial, [c](Raw& r) {
+            r.field_str(PATH, 'o', "/" + std::string(HeaderCache::max_remembered, c));
+            r.field_str(MEMBER, 's', "M");
+        });
+    };
+    HeaderCache cache;
+    Header h;
+    ASSERT_EQ(cache.parse(call(Endian::little, 1), h), nullptr);
+    ASSERT_EQ(cache.parse(long_call(2, 'a'), h), nullptr);
+    EXPECT_EQ(h.path.size(), HeaderCache::max_remembered + 1);
+    auto bad = long_call(3, 'a');
+    bad[100] = '-';  // inside the path: not a valid object path any more
+    Header direct;
+    ASSERT_NE(parse_message(bad, direct), nullptr);
+    EXPECT_STREQ(cache.parse(bad, h), parse_message(bad, direct));
+    expect_cache_agrees(long_call(4, 'b'), long_call(5, 'b'));
+    auto short_again = call(Endian::little, 6, "\xff");
+    EXPECT_STREQ(cache.parse(short_again, h), parse_message(short_again, direct));
+}
