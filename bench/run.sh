@@ -22,7 +22,10 @@
 #                    build/bench/kdbus-bench or build-*/bench/kdbus-bench)
 #   --placements L   1cpu (daemon and clients pinned to CPU $PIN_CPU, default 0)
 #                    and/or unpinned (default both)
-#   --buses LIST     subset of dbus-broker,dbus-daemon,kdbusd,p2p
+#   --buses LIST     subset of dbus-broker,dbus-daemon,kdbusd,p2p (p2p: rtt and
+#                    payload over a socketpair, connect against the least bus)
+#   --least-pin L    none (default), pidfd or identity: what the least bus adds
+#                    per connection (kdbus-bench --pin; see bench/src/least_bus.hpp)
 #   --cases LIST     subset of rtt,par,signal,matches,payload,connect,metadata,idle
 #                    (metadata runs against kdbusd only: its figures are ratios
 #                    to kdbusd itself without metadata, not to dbus-broker)
@@ -45,6 +48,7 @@ cases_wanted=rtt,par,signal,matches,payload,connect,metadata,idle
 raw=""
 keep=0
 pin_cpu=${PIN_CPU:-0}
+least_pin=none
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 # needs_value OPTION [NEXT]: the option's value, from --opt=VALUE or the next word.
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
     --reps) needs_value "$@"; reps=$val ;;
     --kdbusd) needs_value "$@"; kdbusd=$val ;;
     --against) needs_value "$@"; against=$val ;;
+    --least-pin) needs_value "$@"; least_pin=$val ;;
     --bench) needs_value "$@"; bench=$val ;;
     --placements) needs_value "$@"; placements=$val ;;
     --buses) needs_value "$@"; buses_wanted=$val ;;
@@ -110,7 +115,7 @@ if wanted "$cases_wanted" payload; then
         done
     done
 fi
-wanted "$cases_wanted" connect && cases+=("connect|connect --duration $dur|")
+wanted "$cases_wanted" connect && cases+=("connect|connect --duration $dur|p2p")
 wanted "$cases_wanted" metadata && cases+=("metadata|metadata --duration $dur_metadata||kdbusd")
 
 tmp=$(mktemp -d /tmp/kdbus-bench.XXXXXX)
@@ -250,6 +255,7 @@ run_one() {
     [ "$placement" = 1cpu ] && pin=(taskset -c "$pin_cpu")
     if [ "$target" = p2p ]; then
         where=(--p2p)
+        [ "$1" = connect ] && where+=(--pin "$least_pin")
     else
         where=(--address "${address[$target]}" --label "$target" --pid "${probe_pids[$target]}")
     fi

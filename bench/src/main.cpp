@@ -27,8 +27,8 @@ int main(int argc, char **argv) {
         if (e.name != options.scenario) continue;
         if (e.needs_bus && !options.p2p && options.address.empty())
             fail("no --address and no DBUS_SESSION_BUS_ADDRESS");
-        if (options.p2p && e.name != "rtt" && e.name != "payload" && e.name != "smoke")
-            fail("--p2p applies to rtt and payload only");
+        if (options.p2p && e.name != "rtt" && e.name != "payload" && e.name != "connect" && e.name != "smoke")
+            fail("--p2p applies to rtt, payload and connect only");
         return e.run(options);
     }
     fail("unknown scenario (see --help)");

@@ -31,7 +31,8 @@ Scenarios:
              the window starts after --warmup W signals (default 1000)
   payload    --size S bytes per call (default 4K; K/M/G suffixes), --via
              inline (ay) or memfd (a sealed memfd per call, h): MB/s; --p2p
-  connect    connect, SASL EXTERNAL, Hello, disconnect, one after another
+  connect    connect, SASL EXTERNAL, Hello, disconnect, one after another;
+             --p2p: against the least bus, the floor of any bus's cost
   metadata   kdbusd only: rtt against three raw services, one that never set
              a receive mask, one with mask 0, one with CREDS|PIDS|TIMESTAMP
              (org.kdbusd.Bus1.UpdateAttachFlags), in alternating segments:
@@ -47,7 +48,12 @@ Scenarios:
 Options:
   --address ADDR     the bus (default $DBUS_SESSION_BUS_ADDRESS)
   --label NAME       printed as bus=NAME
-  --p2p              rtt and payload without a bus
+  --p2p              rtt and payload without a bus; connect against the least
+                     bus (accept, credentials, canned SASL and Hello answers)
+  --pin none|pidfd|identity
+                     connect --p2p: what the least bus adds to that floor:
+                     SO_PEERPIDFD held per connection, or kdbusd's identity
+                     pin at Hello (pidfd, three stats of /proc/PID, PIDFD_GET_INFO)
   --duration SEC     measured time of rtt, par, payload, connect (default 1)
   --count N          calls or connects to make instead; signals to emit
   --warmup N         unmeasured operations first
@@ -141,6 +147,10 @@ Options parse_options(int argc, char **argv) {
         if (arg == "--address") o.address = next();
         else if (arg == "--label") { o.label = next(); label_given = true; }
         else if (arg == "--p2p") o.p2p = true;
+        else if (arg == "--pin") {
+            o.pin = std::string(next());
+            if (o.pin != "none" && o.pin != "pidfd" && o.pin != "identity") fail("--pin is none, pidfd or identity");
+        }
         else if (arg == "--duration") { o.duration = parse_seconds(next()); duration_given = true; }
         else if (arg == "--count") o.count = uint64_t(parse_long(next()));
         else if (arg == "--warmup") o.warmup = parse_long(next());

@@ -6,11 +6,13 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "bus_client.hpp"
 #include "clock.hpp"
 #include "daemon_probe.hpp"
+#include "least_bus.hpp"
 #include "method_calls.hpp"
 #include "result_line.hpp"
 #include "scenarios.hpp"
@@ -41,8 +43,14 @@ void raise_fd_limit(size_t needed) {
 
 }  // namespace
 
-int run_connect(const Options &options) {
-    if (options.p2p) fail("connect has no p2p mode");
+int run_connect(const Options &bus_options) {
+    std::optional<LeastBus> least;
+    Options options = bus_options;
+    if (options.p2p) {
+        least.emplace(options);
+        options.address = least->address();
+        options.pids = {least->pid()};
+    }
     for (long i = 0, n = options.warmup >= 0 ? options.warmup : 20; i < n; ++i) connect_once(options, uint64_t(i));
     DaemonProbe probe(options.pids);
     CpuMeter meter(probe);
@@ -59,6 +67,7 @@ int run_connect(const Options &options) {
     } while (t - t0 < duration && (options.count == 0 || s.calls < options.count));
     s.seconds = ns_to_seconds(t - t0);
     ResultLine line("connect", options.label);
+    if (options.p2p) line.add_text("pin", options.pin.c_str());
     line.add("connects", s.calls).add("secs", s.seconds, 3).add("connects_per_s", s.calls_per_second());
     line.add("p50_us", s.percentile_us(0.5), 2).add("p99_us", s.percentile_us(0.99), 2);
     meter.add_to(line, s.calls);

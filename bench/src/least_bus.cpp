@@ -1,0 +1,237 @@
+#include "least_bus.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "metadata/linux_compat.hpp"
+#include "metadata/pidfd.hpp"
+#include "result_line.hpp"
+#include "wire/message.hpp"
+
+namespace kdbus_bench {
+
+namespace {
+
+constexpr std::string_view unique_name = ":1.1";  // every client gets the same: nothing checks
+constexpr std::string_view guid = "5c1e9a5f0b7d4e3a9c2f6d8b1a4e7c30";
+
+struct Peer {
+    int fd = -1;
+    int pidfd = -1;  // --pin pidfd
+    pid_t pid = 0;
+    std::string input;
+    bool nul_seen = false, began = false, answered = false;
+};
+
+// The Hello reply and NameAcquired, made once per Hello serial (sd-bus always
+// sends Hello as serial 1).
+class HelloAnswer {
+public:
+    const std::vector<uint8_t> &bytes(uint32_t hello_serial) {
+        if (hello_serial == serial_ && !bytes_.empty()) return bytes_;
+        kdbus::wire::MessageBuilder reply(kdbus::wire::MessageType::method_return);
+        reply.destination(unique_name).sender("org.freedesktop.DBus").reply_serial(hello_serial);
+        reply.body("s").put_string(unique_name);
+        kdbus::wire::MessageBuilder acquired(kdbus::wire::MessageType::signal);
+        acquired.path("/org/freedesktop/DBus").interface("org.freedesktop.DBus").member("NameAcquired");
+        acquired.destination(unique_name).sender("org.freedesktop.DBus");
+        acquired.body("s").put_string(unique_name);
+        bytes_ = reply.finish(1);
+        std::vector<uint8_t> second = acquired.finish(2);
+        bytes_.insert(bytes_.end(), second.begin(), second.end());
+        serial_ = hello_serial;
+        return bytes_;
+    }
+
+private:
+    uint32_t serial_ = 0;
+    std::vector<uint8_t> bytes_;
+};
+
+uint32_t load_u32(const std::string &s, size_t at, bool big_endian) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+        uint8_t byte = uint8_t(s[at + size_t(big_endian ? i : 3 - i)]);
+        v = (v << 8) | byte;
+    }
+    return v;
+}
+
+// kdbusd's pin at Hello (src/daemon/metadata_attach.cpp), for --pin identity.
+void pin_identity(const Peer &peer) {
+    int fd = -1;
+    socklen_t len = sizeof fd;
+    if (getsockopt(peer.fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) != 0) return;
+    kdbus::metadata::Pidfd pidfd(fd);
+    char path[48];
+    struct stat st;
+    for (const char *name : {"ns/user", "ns/pid", "root"}) {
+        snprintf(path, sizeof path, "/proc/%d/%s", int(peer.pid), name);
+        if (stat(path, &st) != 0) return;
+    }
+    (void)pidfd.info();
+}
+
+class Loop {
+public:
+    Loop(int listener, const std::string &pin) : listener_(listener), pin_(pin) {
+        // As kdbusd does, so that the stats find the namespaces' dentries.
+        if (pin_ == "identity")
+            for (const char *ns : {"/proc/self/ns/user", "/proc/self/ns/pid"}) held_.push_back(open(ns, O_PATH | O_CLOEXEC));
+    }
+
+    int run() {
+        epoll_ = epoll_create1(EPOLL_CLOEXEC);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = nullptr;
+        if (epoll_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev) < 0) return 1;
+        epoll_event events[64];
+        for (;;) {
+            int n = epoll_wait(epoll_, events, 64, -1);
+            if (n < 0 && errno != EINTR) return 1;
+            for (int i = 0; i < n; ++i) {
+                if (events[i].data.ptr) serve(static_cast<Peer *>(events[i].data.ptr));
+                else accept_all();
+            }
+        }
+    }
+
+private:
+    void accept_all() {
+        for (;;) {
+            int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0) return;
+            auto *peer = new Peer;
+            peer->fd = fd;
+            ucred uc{};
+            socklen_t len = sizeof uc;
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len);
+            peer->pid = uc.pid;
+            gid_t groups[64];
+            len = sizeof groups;
+            getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+            char label[256];
+            len = sizeof label;
+            getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len);
+            if (pin_ == "pidfd") {
+                len = sizeof peer->pidfd;
+                getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &peer->pidfd, &len);
+            }
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+            ev.data.ptr = peer;
+            epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+            serve(peer);  // clients write their SASL greeting before accept()
+        }
+    }
+
+    // Reads until EAGAIN; closes the peer at EOF or error.
+    void serve(Peer *peer) {
+        char buf[4096];
+        for (;;) {
+            ssize_t n = recv(peer->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n < 0 && errno == EAGAIN) return;
+            if (n <= 0) {
+                close(peer->fd);
+                if (peer->pidfd >= 0) close(peer->pidfd);
+                delete peer;
+                return;
+            }
+            if (peer->answered) continue;  // nothing after Hello is answered
+            peer->input.append(buf, size_t(n));
+            if (!peer->began) sasl(*peer);
+            if (peer->began) hello(*peer);
+        }
+    }
+
+    // Answers every complete line at once, as a pipelining client expects.
+    void sasl(Peer &peer) {
+        std::string out;
+        size_t pos = 0;
+        if (!peer.nul_seen && !peer.input.empty()) {
+            peer.nul_seen = true;
+            pos = 1;
+        }
+        for (;;) {
+            size_t eol = peer.input.find("\r\n", pos);
+            if (eol == std::string::npos) break;
+            std::string_view line(peer.input.data() + pos, eol - pos);
+            pos = eol + 2;
+            if (line == "AUTH EXTERNAL") out += "DATA\r\n";
+            else if (line.starts_with("AUTH EXTERNAL ") || line.starts_with("DATA")) out += "OK " + std::string(guid) + "\r\n";
+            else if (line == "NEGOTIATE_UNIX_FD") out += "AGREE_UNIX_FD\r\n";
+            else if (line == "BEGIN") {
+                peer.began = true;
+                break;
+            } else out += "ERROR\r\n";
+        }
+        peer.input.erase(0, pos);
+        if (!out.empty()) send(peer.fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+
+    // Answers the first message, Hello, once it is complete.
+    void hello(Peer &peer) {
+        const std::string &in = peer.input;
+        if (in.size() < 16) return;
+        bool big = in[0] == 'B';
+        size_t fields = load_u32(in, 12, big);
+        size_t length = 16 + ((fields + 7) & ~size_t(7)) + load_u32(in, 4, big);
+        if (in.size() < length) return;
+        if (pin_ == "identity") pin_identity(peer);
+        const std::vector<uint8_t> &answer = hello_.bytes(load_u32(in, 8, big));
+        send(peer.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        peer.answered = true;
+        peer.input.clear();
+    }
+
+    int listener_;
+    std::string pin_;
+    int epoll_ = -1;
+    std::vector<int> held_;
+    HelloAnswer hello_;
+};
+
+}  // namespace
+
+LeastBus::LeastBus(const Options &options) {
+    char dir[] = "/tmp/kdbus-bench-least.XXXXXX";
+    if (!mkdtemp(dir)) fail("mkdtemp: %s", strerror(errno));
+    dir_ = dir;
+    std::string path = dir_ + "/bus";
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    // Listening before the fork: the bus is ready when the constructor returns.
+    int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0 ||
+        listen(listener, 4096) < 0)
+        fail("least bus at %s: %s", path.c_str(), strerror(errno));
+    address_ = "unix:path=" + path;
+    std::string pin = options.pin;
+    pid_ = fork_worker([listener, pin] { return Loop(listener, pin).run(); });
+    close(listener);
+}
+
+LeastBus::~LeastBus() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    unlink((dir_ + "/bus").c_str());
+    rmdir(dir_.c_str());
+}
+
+}  // namespace kdbus_bench

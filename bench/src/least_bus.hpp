@@ -1,0 +1,45 @@
+// The least bus: connect's reference without a real bus, as the socketpair is
+// rtt's. In its own process it does per connection only what any D-Bus broker
+// must: accept, read the peer's credentials as dbus-broker 33 does
+// (SO_PEERCRED, SO_PEERGROUPS, SO_PEERSEC), answer SASL EXTERNAL and Hello
+// with bytes it made once, and close at the client's disconnect. No policy,
+// no names, no accounting: its cost per connect is the floor of any bus's.
+//
+// --pin adds the two things kdbusd pays for on top of that floor, so that
+// each can be measured alone:
+//   pidfd     SO_PEERPIDFD at accept, held for the connection's life (as
+//             dbus-broker does since it supports the option);
+//   identity  at Hello, also kdbusd's pin of the peer's identity (kdbus §3
+//             rule 5): stats of /proc/PID/ns/user, ns/pid and root, and
+//             PIDFD_GET_INFO.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "options.hpp"
+#include "workers.hpp"
+
+namespace kdbus_bench {
+
+class LeastBus {
+public:
+    // Starts the bus on a socket in a fresh temporary directory; fails the run
+    // if it cannot.
+    explicit LeastBus(const Options &options);
+    ~LeastBus();
+    LeastBus(const LeastBus &) = delete;
+    LeastBus &operator=(const LeastBus &) = delete;
+
+    const std::string &address() const { return address_; }
+    // Its process, for the CPU probe.
+    pid_t pid() const { return pid_; }
+
+private:
+    std::string dir_;
+    std::string address_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace kdbus_bench
