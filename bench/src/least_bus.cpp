@@ -12,12 +12,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string_view>
 #include <vector>
 
 #include "metadata/linux_compat.hpp"
 #include "metadata/pidfd.hpp"
 #include "result_line.hpp"
+#include "wire/marshal.hpp"
 #include "wire/message.hpp"
 
 namespace kdbus_bench {
@@ -59,15 +61,6 @@ private:
     uint32_t serial_ = 0;
     std::vector<uint8_t> bytes_;
 };
-
-uint32_t load_u32(const std::string &s, size_t at, bool big_endian) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-        uint8_t byte = uint8_t(s[at + size_t(big_endian ? i : 3 - i)]);
-        v = (v << 8) | byte;
-    }
-    return v;
-}
 
 // kdbusd's pin at Hello (src/daemon/metadata_attach.cpp), for --pin identity.
 void pin_identity(const Peer &peer) {
@@ -182,16 +175,23 @@ private:
         if (!out.empty()) send(peer.fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     }
 
-    // Answers the first message, Hello, once it is complete.
+    // Answers the first message, Hello, once it is complete; a malformed
+    // one closes the connection at the client's next write.
     void hello(Peer &peer) {
-        const std::string &in = peer.input;
-        if (in.size() < 16) return;
-        bool big = in[0] == 'B';
-        size_t fields = load_u32(in, 12, big);
-        size_t length = 16 + ((fields + 7) & ~size_t(7)) + load_u32(in, 4, big);
-        if (in.size() < length) return;
+        namespace wire = kdbus::wire;
+        if (peer.input.size() < wire::fixed_header_size) return;
+        const auto *head = reinterpret_cast<const uint8_t *>(peer.input.data());
+        const char *error = nullptr;
+        size_t length = wire::message_length(std::span<const uint8_t, wire::fixed_header_size>(head, wire::fixed_header_size),
+                                             wire::max_message_size, &error);
+        if (length == 0) {
+            shutdown(peer.fd, SHUT_RDWR);
+            return;
+        }
+        if (peer.input.size() < length) return;
         if (pin_ == "identity") pin_identity(peer);
-        const std::vector<uint8_t> &answer = hello_.bytes(load_u32(in, 8, big));
+        auto endian = static_cast<wire::Endian>(head[0]);
+        const std::vector<uint8_t> &answer = hello_.bytes(wire::load_u32(head + 8, endian));
         send(peer.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         peer.answered = true;
         peer.input.clear();
