@@ -722,7 +722,6 @@ void Bus::on_message(Connection& from, MessagePtr m) {
 
     // Before Hello there is no unique name yet; the driver never forwards Hello.
     m->sender = from.unique_name;
-    from.make_forward_header(*m);
     // kdbus: no bus sockets as fds, memfd and fd limits (fd_admission.hpp).
     if (!m->fds.empty() && from.active()) {
         if (auto refusal = fd_admission_.admit(*m, from.credentials().uid, settings_.limits)) {
@@ -732,6 +731,10 @@ void Bus::on_message(Connection& from, MessagePtr m) {
     }
 
     if (h.destination == "org.freedesktop.DBus") {
+        // The driver answers with messages of its own: a message to it is
+        // forwarded to monitors only, so its forward header is made only
+        // when there are monitors (every Hello, AddMatch, GetNameOwner...).
+        if (!monitors_.empty()) from.make_forward_header(*m);
         if (h.type == wire::MessageType::signal) {
             // What the signal causes (ActivationFailure's errors) reaches
             // monitors before the signal itself, as in dbus-daemon, whose
@@ -747,6 +750,7 @@ void Bus::on_message(Connection& from, MessagePtr m) {
         driver_->handle(from, m);
         return;
     }
+    from.make_forward_header(*m);
     if (h.destination.empty()) {
         to_monitors(m);
         if (h.type == wire::MessageType::signal)

@@ -358,6 +358,29 @@ TEST_F(Driver, BecomeMonitor) {
   EXPECT_EQ(seen->member, "Watched");
 }
 
+// A call to the driver gets its forward header only when there are monitors
+// to forward it to. A client whose driver calls went unforwarded, whose
+// header fields the bus has remembered since, must still reach a monitor
+// that arrived afterwards with its own SENDER and the call's serial.
+TEST_F(Driver, MonitorSeesADriverCallRepeatedAfterItArrived) {
+  SdBusPeer client(address());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(client.call_driver("GetNameOwner", "s", kDriverName).ok());
+  SdBusPeer monitor(address());
+  std::string unique = monitor.unique_name();
+  auto r = monitor.call(kDriverName, kDriverPath, "org.freedesktop.DBus.Monitoring", "BecomeMonitor", "asu", 0, 0u);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(monitor.wait_for(is_name_signal("NameLost", unique)));
+  uint64_t cookie = client.send_call(kDriverName, kDriverPath, kDriverInterface, "GetNameOwner", "s", kDriverName);
+  auto seen = monitor.wait_for([&](const Received& m) {
+    return m.type == SD_BUS_MESSAGE_METHOD_CALL && m.member == "GetNameOwner";
+  });
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->sender, client.unique_name());
+  EXPECT_EQ(seen->cookie, cookie);
+  EXPECT_EQ(seen->destination, kDriverName);
+  EXPECT_EQ(seen->args, std::vector<std::string>{kDriverName});
+}
+
 TEST_F(Driver, InvalidArgsForWrongSignatures) {
   EXPECT_EQ(peer_->call_driver("GetNameOwner", "i", 42).error_name, "org.freedesktop.DBus.Error.InvalidArgs");
   EXPECT_EQ(peer_->call_driver("GetNameOwner").error_name, "org.freedesktop.DBus.Error.InvalidArgs");
