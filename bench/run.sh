@@ -24,8 +24,9 @@
 #                    and/or unpinned (default both)
 #   --buses LIST     subset of dbus-broker,dbus-daemon,kdbusd,p2p (p2p: rtt and
 #                    payload over a socketpair, connect against the least bus)
-#   --least-pin L    none (default), pidfd or identity: what the least bus adds
-#                    per connection (kdbus-bench --pin; see bench/src/least_bus.hpp)
+#   --least-pin L    what the least bus adds per connection: none (default) or
+#                    a list of pidfd, hello-pidfd, stats, identity (kdbus-bench
+#                    --pin; see bench/src/least_bus.hpp)
 #   --cases LIST     subset of rtt,par,signal,matches,payload,connect,metadata,idle
 #                    (metadata runs against kdbusd only: its figures are ratios
 #                    to kdbusd itself without metadata, not to dbus-broker)

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -31,7 +32,7 @@ constexpr std::string_view guid = "5c1e9a5f0b7d4e3a9c2f6d8b1a4e7c30";
 
 struct Peer {
     int fd = -1;
-    int pidfd = -1;  // --pin pidfd
+    int pidfd = -1;  // --pin pidfd: held for the connection's life
     pid_t pid = 0;
     std::string input;
     bool nul_seen = false, began = false, answered = false;
@@ -62,26 +63,30 @@ private:
     std::vector<uint8_t> bytes_;
 };
 
-// kdbusd's pin at Hello (src/daemon/metadata_attach.cpp), for --pin identity.
-void pin_identity(const Peer &peer) {
-    int fd = -1;
-    socklen_t len = sizeof fd;
-    if (getsockopt(peer.fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) != 0) return;
-    kdbus::metadata::Pidfd pidfd(fd);
-    char path[48];
-    struct stat st;
-    for (const char *name : {"ns/user", "ns/pid", "root"}) {
-        snprintf(path, sizeof path, "/proc/%d/%s", int(peer.pid), name);
-        if (stat(path, &st) != 0) return;
+// The parts of kdbusd's pin at Hello (src/daemon/metadata_attach.cpp).
+void pin_at_hello(const Peer &peer, const LeastBus::Pins &pins) {
+    kdbus::metadata::Pidfd pidfd;
+    if (pins.hello_pidfd) {
+        int fd = -1;
+        socklen_t len = sizeof fd;
+        if (getsockopt(peer.fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0) pidfd = kdbus::metadata::Pidfd(fd);
     }
-    (void)pidfd.info();
+    if (pins.stats) {
+        char path[48];
+        struct stat st;
+        for (const char *name : {"ns/user", "ns/pid", "root"}) {
+            snprintf(path, sizeof path, "/proc/%d/%s", int(peer.pid), name);
+            if (stat(path, &st) != 0) break;
+        }
+    }
+    if (pidfd) (void)pidfd.info();
 }
 
 class Loop {
 public:
-    Loop(int listener, const std::string &pin) : listener_(listener), pin_(pin) {
+    Loop(int listener, const LeastBus::Pins &pins) : listener_(listener), pins_(pins) {
         // As kdbusd does, so that the stats find the namespaces' dentries.
-        if (pin_ == "identity")
+        if (pins_.stats)
             for (const char *ns : {"/proc/self/ns/user", "/proc/self/ns/pid"}) held_.push_back(open(ns, O_PATH | O_CLOEXEC));
     }
 
@@ -119,7 +124,7 @@ private:
             char label[256];
             len = sizeof label;
             getsockopt(fd, SOL_SOCKET, SO_PEERSEC, label, &len);
-            if (pin_ == "pidfd") {
+            if (pins_.held_pidfd) {
                 len = sizeof peer->pidfd;
                 getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &peer->pidfd, &len);
             }
@@ -189,7 +194,7 @@ private:
             return;
         }
         if (peer.input.size() < length) return;
-        if (pin_ == "identity") pin_identity(peer);
+        pin_at_hello(peer, pins_);
         auto endian = static_cast<wire::Endian>(head[0]);
         const std::vector<uint8_t> &answer = hello_.bytes(wire::load_u32(head + 8, endian));
         send(peer.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -198,7 +203,7 @@ private:
     }
 
     int listener_;
-    std::string pin_;
+    LeastBus::Pins pins_;
     int epoll_ = -1;
     std::vector<int> held_;
     HelloAnswer hello_;
@@ -220,9 +225,25 @@ LeastBus::LeastBus(const Options &options) {
         listen(listener, 4096) < 0)
         fail("least bus at %s: %s", path.c_str(), strerror(errno));
     address_ = "unix:path=" + path;
-    std::string pin = options.pin;
-    pid_ = fork_worker([listener, pin] { return Loop(listener, pin).run(); });
+    std::optional<Pins> pins = parse_pins(options.pin);
+    if (!pins) fail("--pin: '%s' is not a list of pidfd, hello-pidfd, stats, identity (or none)", options.pin.c_str());
+    pid_ = fork_worker([listener, pins] { return Loop(listener, *pins).run(); });
     close(listener);
+}
+
+std::optional<LeastBus::Pins> LeastBus::parse_pins(std::string_view list) {
+    Pins pins;
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        if (item == "pidfd") pins.held_pidfd = true;
+        else if (item == "hello-pidfd") pins.hello_pidfd = true;
+        else if (item == "stats") pins.stats = true;
+        else if (item == "identity") pins.hello_pidfd = pins.stats = true;
+        else if (item != "none") return std::nullopt;
+    }
+    return pins;
 }
 
 LeastBus::~LeastBus() {

@@ -5,18 +5,21 @@
 // with bytes it made once, and close at the client's disconnect. No policy,
 // no names, no accounting: its cost per connect is the floor of any bus's.
 //
-// --pin adds the two things kdbusd pays for on top of that floor, so that
-// each can be measured alone:
-//   pidfd     SO_PEERPIDFD at accept, held for the connection's life (as
-//             dbus-broker does since it supports the option);
-//   identity  at Hello, also kdbusd's pin of the peer's identity (kdbus §3
-//             rule 5): stats of /proc/PID/ns/user, ns/pid and root, and
-//             PIDFD_GET_INFO.
+// --pin adds what kdbusd pays for on top of that floor, so that each part
+// can be measured alone (a comma-separated list):
+//   pidfd        SO_PEERPIDFD at accept, held for the connection's life (as
+//                dbus-broker does since it supports the option);
+//   hello-pidfd  at Hello, SO_PEERPIDFD, PIDFD_GET_INFO and close;
+//   stats        at Hello, stats of /proc/PID/ns/user, ns/pid and root;
+//   identity     both of the last two: kdbusd's pin of the peer's identity
+//                at Hello (kdbus §3 rule 5).
 #pragma once
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "options.hpp"
 #include "workers.hpp"
@@ -25,6 +28,12 @@ namespace kdbus_bench {
 
 class LeastBus {
 public:
+    struct Pins {
+        bool held_pidfd = false, hello_pidfd = false, stats = false;
+    };
+    // The --pin list; nullopt if it names something else.
+    static std::optional<Pins> parse_pins(std::string_view list);
+
     // Starts the bus on a socket in a fresh temporary directory; fails the run
     // if it cannot.
     explicit LeastBus(const Options &options);

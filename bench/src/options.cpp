@@ -50,10 +50,11 @@ Options:
   --label NAME       printed as bus=NAME
   --p2p              rtt and payload without a bus; connect against the least
                      bus (accept, credentials, canned SASL and Hello answers)
-  --pin none|pidfd|identity
-                     connect --p2p: what the least bus adds to that floor:
-                     SO_PEERPIDFD held per connection, or kdbusd's identity
-                     pin at Hello (pidfd, three stats of /proc/PID, PIDFD_GET_INFO)
+  --pin LIST         connect --p2p: what the least bus adds to that floor, of
+                     pidfd (SO_PEERPIDFD held per connection), hello-pidfd
+                     (at Hello: SO_PEERPIDFD, PIDFD_GET_INFO, close), stats
+                     (at Hello: three stats of /proc/PID), identity (both:
+                     kdbusd's pin); default none
   --duration SEC     measured time of rtt, par, payload, connect (default 1)
   --count N          calls or connects to make instead; signals to emit
   --warmup N         unmeasured operations first
@@ -147,10 +148,7 @@ Options parse_options(int argc, char **argv) {
         if (arg == "--address") o.address = next();
         else if (arg == "--label") { o.label = next(); label_given = true; }
         else if (arg == "--p2p") o.p2p = true;
-        else if (arg == "--pin") {
-            o.pin = std::string(next());
-            if (o.pin != "none" && o.pin != "pidfd" && o.pin != "identity") fail("--pin is none, pidfd or identity");
-        }
+        else if (arg == "--pin") o.pin = std::string(next());
         else if (arg == "--duration") { o.duration = parse_seconds(next()); duration_given = true; }
         else if (arg == "--count") o.count = uint64_t(parse_long(next()));
         else if (arg == "--warmup") o.warmup = parse_long(next());

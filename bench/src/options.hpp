@@ -15,7 +15,7 @@ struct Options {
     std::string address;          // the bus; empty with --p2p
     std::string label = "bus";    // printed as bus=LABEL
     bool p2p = false;             // rtt/payload over a socketpair; connect to the least bus
-    std::string pin = "none";     // connect --p2p: none, pidfd or identity (least_bus.hpp)
+    std::string pin = "none";     // connect --p2p: what the least bus adds (least_bus.hpp)
     double duration = 1.0;        // measured seconds (rtt, par, payload, connect)
     uint64_t count = 0;           // calls (0: --duration bounds) or signals to emit
     long warmup = -1;             // unmeasured operations first; -1: the scenario's default

@@ -29,7 +29,7 @@ int run_smoke(const Options &options) {
         {"rtt p2p", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 50; return run_rtt(o); }},
         {"payload p2p memfd", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 5; o.size = 64 << 10; o.memfd = true; return run_payload(o); }},
         {"connect p2p", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 10; return run_connect(o); }},
-        {"connect p2p pidfd", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 10; o.pin = "pidfd"; return run_connect(o); }},
+        {"connect p2p pidfd,stats", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 10; o.pin = "pidfd,stats"; return run_connect(o); }},
         {"connect p2p identity", [](Options &o) { o.p2p = true; o.label = "p2p"; o.pids.clear(); o.count = 10; o.pin = "identity"; return run_connect(o); }},
     };
     if (bus) {

@@ -19,8 +19,8 @@ TEST_F(BenchmarkTest, SmokeRunsEveryScenario) {
       {KDBUS_BENCH_BINARY, "smoke", "--address", bus_->address(), "--pid", std::to_string(bus_->pid())},
       milliseconds(60000));
   ASSERT_TRUE(r.ok()) << r.describe();
-  // 5 peer-to-peer runs (rtt, payload, connect against the least bus with
-  // each --pin) and 8 on the bus.
+  // 5 peer-to-peer runs (rtt, payload, and connect against the least bus
+  // with nothing, a list and kdbusd's pin added) and 8 on the bus.
   EXPECT_NE(r.out.find("smoke: 13 runs, 0 failed"), std::string::npos) << r.describe();
   EXPECT_NE(r.out.find("scenario=connect bus=p2p pin=identity"), std::string::npos) << r.describe();
 }
