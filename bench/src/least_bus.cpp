@@ -212,6 +212,8 @@ private:
 }  // namespace
 
 LeastBus::LeastBus(const Options &options) {
+    std::optional<Pins> pins = parse_pins(options.pin);
+    if (!pins) fail("--pin: '%s' is not a list of pidfd, hello-pidfd, stats, identity (or none)", options.pin.c_str());
     char dir[] = "/tmp/kdbus-bench-least.XXXXXX";
     if (!mkdtemp(dir)) fail("mkdtemp: %s", strerror(errno));
     dir_ = dir;
@@ -225,8 +227,6 @@ LeastBus::LeastBus(const Options &options) {
         listen(listener, 4096) < 0)
         fail("least bus at %s: %s", path.c_str(), strerror(errno));
     address_ = "unix:path=" + path;
-    std::optional<Pins> pins = parse_pins(options.pin);
-    if (!pins) fail("--pin: '%s' is not a list of pidfd, hello-pidfd, stats, identity (or none)", options.pin.c_str());
     pid_ = fork_worker([listener, pins] { return Loop(listener, *pins).run(); });
     close(listener);
 }

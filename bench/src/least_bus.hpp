@@ -8,7 +8,7 @@
 // --pin adds what kdbusd pays for on top of that floor, so that each part
 // can be measured alone (a comma-separated list):
 //   pidfd        SO_PEERPIDFD at accept, held for the connection's life (as
-//                dbus-broker does since it supports the option);
+//                dbus-broker releases newer than Debian 12's 33 do);
 //   hello-pidfd  at Hello, SO_PEERPIDFD, PIDFD_GET_INFO and close;
 //   stats        at Hello, stats of /proc/PID/ns/user, ns/pid and root;
 //   identity     both of the last two: kdbusd's pin of the peer's identity
