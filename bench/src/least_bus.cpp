@@ -22,6 +22,7 @@
 #include "result_line.hpp"
 #include "wire/marshal.hpp"
 #include "wire/message.hpp"
+#include "wire/sasl.hpp"
 
 namespace kdbus_bench {
 
@@ -31,11 +32,13 @@ constexpr std::string_view unique_name = ":1.1";  // every client gets the same:
 constexpr std::string_view guid = "5c1e9a5f0b7d4e3a9c2f6d8b1a4e7c30";
 
 struct Peer {
+    explicit Peer(uid_t uid) : sasl(kdbus::wire::SaslServer::Options{.peer_uid = uid, .guid = guid}) {}
     int fd = -1;
     int pidfd = -1;  // --pin pidfd: held for the connection's life
     pid_t pid = 0;
     std::string input;
-    bool nul_seen = false, began = false, answered = false;
+    kdbus::wire::SaslServer sasl;
+    bool began = false, answered = false;
 };
 
 // The Hello reply and NameAcquired, made once per Hello serial (sd-bus always
@@ -112,11 +115,11 @@ private:
         for (;;) {
             int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd < 0) return;
-            auto *peer = new Peer;
-            peer->fd = fd;
             ucred uc{};
             socklen_t len = sizeof uc;
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len);
+            auto *peer = new Peer(uc.uid);
+            peer->fd = fd;
             peer->pid = uc.pid;
             gid_t groups[64];
             len = sizeof groups;
@@ -155,29 +158,15 @@ private:
         }
     }
 
-    // Answers every complete line at once, as a pipelining client expects.
+    // The project's SASL server, as kdbusd runs it: every complete line is
+    // answered at once, as a pipelining client expects.
     void sasl(Peer &peer) {
-        std::string out;
-        size_t pos = 0;
-        if (!peer.nul_seen && !peer.input.empty()) {
-            peer.nul_seen = true;
-            pos = 1;
-        }
-        for (;;) {
-            size_t eol = peer.input.find("\r\n", pos);
-            if (eol == std::string::npos) break;
-            std::string_view line(peer.input.data() + pos, eol - pos);
-            pos = eol + 2;
-            if (line == "AUTH EXTERNAL") out += "DATA\r\n";
-            else if (line.starts_with("AUTH EXTERNAL ") || line.starts_with("DATA")) out += "OK " + std::string(guid) + "\r\n";
-            else if (line == "NEGOTIATE_UNIX_FD") out += "AGREE_UNIX_FD\r\n";
-            else if (line == "BEGIN") {
-                peer.began = true;
-                break;
-            } else out += "ERROR\r\n";
-        }
-        peer.input.erase(0, pos);
-        if (!out.empty()) send(peer.fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        std::string reply;
+        auto input = std::span(reinterpret_cast<const uint8_t *>(peer.input.data()), peer.input.size());
+        peer.input.erase(0, peer.sasl.feed(input, reply));
+        if (!reply.empty()) send(peer.fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (peer.sasl.state() == kdbus::wire::SaslServer::State::failed) shutdown(peer.fd, SHUT_RDWR);
+        peer.began = peer.sasl.state() == kdbus::wire::SaslServer::State::done;
     }
 
     // Answers the first message, Hello, once it is complete; a malformed
